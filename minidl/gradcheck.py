@@ -1,0 +1,95 @@
+"""gradcheck: compare a layer's backward with central differences in float64."""
+
+import copy
+
+import numpy as np
+
+from ._grad_mode import is_grad_enabled
+
+
+def _states_of(layer):
+    """(layer, state) for every sub-layer that carries recurrent state."""
+    return [(l, l.get_state()) for l in layer.sublayers() if callable(getattr(l, "get_state", None))]
+
+
+def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, max_elements=None):
+    """Check ``layer.backward`` against central differences of ``layer.forward``.
+
+    The check runs on a float64 copy of ``layer`` (the layer itself is not touched),
+    so a float32 model can be checked without false alarms. The scalar differentiated
+    is ``sum(forward(x) * grad_out)``; ``grad_out`` defaults to a fixed random array.
+
+    Args:
+        layer: any ``Layer`` (a built-in, an ``RNN`` around any cell, a ``Sequential``,
+            or your own).
+        x: input array; integer inputs (indices) are not differentiated.
+        grad_out: the output gradient to backpropagate (default: random normal).
+        eps: step of the central difference.
+        atol, rtol: an element passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+        seed: seed of the default ``grad_out`` and of the element sampling.
+        max_elements: check at most this many randomly chosen elements per tensor
+            (default: all of them).
+
+    Returns:
+        True when every checked element passes.
+
+    Raises:
+        AssertionError: naming the tensor (``"input"`` or the parameter's dotted
+            name), the index, both values and the tolerance, for the worst element.
+    """
+    if not is_grad_enabled():
+        raise RuntimeError("gradcheck cannot run under no_grad()")
+    model = copy.deepcopy(layer).astype(np.float64)
+    saved_states = _states_of(model)
+    x = np.asarray(x)
+    differentiable_input = x.dtype.kind in "fbiu" and x.dtype.kind == "f"
+    if differentiable_input:
+        x = x.astype(np.float64)
+    rng = np.random.default_rng(seed)
+
+    def run(inp):
+        for l, s in saved_states:
+            l.set_state(s)
+        return model.forward(inp)
+
+    out = run(x)
+    g = rng.standard_normal(np.shape(out)) if grad_out is None else np.asarray(grad_out, np.float64)
+    if g.shape != np.shape(out):
+        raise ValueError(f"gradcheck: grad_out expected shape {np.shape(out)}, got {g.shape}")
+    model.zero_grad()
+    dx = model.backward(g)
+
+    def objective(inp):
+        return float(np.sum(run(inp) * g))
+
+    tensors = []
+    if differentiable_input:
+        tensors.append(("input", x, np.asarray(dx), lambda: objective(x)))
+    for name, p in model.named_parameters():
+        tensors.append((name, p.data, p.grad.copy(), lambda: objective(x)))
+
+    for name, arr, analytic, f in tensors:
+        flat = arr.reshape(-1)
+        idx = np.arange(flat.size)
+        if max_elements is not None and flat.size > max_elements:
+            idx = rng.choice(flat.size, max_elements, replace=False)
+        numeric = np.empty(idx.size)
+        for k, i in enumerate(idx):
+            old = flat[i]
+            flat[i] = old + eps
+            plus = f()
+            flat[i] = old - eps
+            minus = f()
+            flat[i] = old
+            numeric[k] = (plus - minus) / (2 * eps)
+        got = analytic.reshape(-1)[idx]
+        err = np.abs(got - numeric) - (atol + rtol * np.abs(numeric))
+        if np.any(err > 0):
+            w = int(np.argmax(err))
+            where = np.unravel_index(idx[w], arr.shape)
+            raise AssertionError(
+                f"gradcheck: gradient of {name!r} differs at index {tuple(int(i) for i in where)}: "
+                f"backward gives {got[w]:.10g}, central differences give {numeric[w]:.10g} "
+                f"(tolerance atol={atol}, rtol={rtol}; {int(np.sum(err > 0))} of {idx.size} elements fail)"
+            )
+    return True

@@ -1,0 +1,168 @@
+"""Layer: the base class of every layer, recurrent wrapper and model."""
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .._checks import fmt_shape
+from .._dtype import as_float_dtype, get_default_dtype
+from ..parameter import Parameter
+
+_LAYER_TYPES = {}
+
+
+def layer_class(name):
+    """Return the Layer subclass registered under ``name`` (used by ``load_model``)."""
+    try:
+        return _LAYER_TYPES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown layer type {name!r}; define (import) the class before loading a model that uses it"
+        ) from None
+
+
+class Layer:
+    """Base class of layers.
+
+    Subclasses implement ``forward(x)``, which keeps what ``backward`` needs, and
+    ``backward(grad_out)``, which returns the gradient with respect to the last
+    forward's input and *adds* into each ``Parameter.grad``. Parameters and
+    sub-layers assigned as attributes are found automatically, in assignment order,
+    so ``named_parameters`` gives names like ``"cell.kernel"``.
+
+    To be saved by ``Sequential.save`` a layer returns its constructor arguments
+    from ``get_config()``; every subclass is registered by class name when defined.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _LAYER_TYPES[cls.__name__] = cls
+
+    def __init__(self):
+        self.training = True
+
+    # ---- computation -------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_out):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (None for unknown sizes)."""
+        return tuple(input_shape)
+
+    # ---- structure ---------------------------------------------------------------
+    def children(self):
+        """List of ``(name, layer)`` of the direct sub-layers."""
+        out = []
+        for name, value in vars(self).items():
+            if isinstance(value, Layer):
+                out.append((name, value))
+            elif isinstance(value, (list, tuple)) and value and all(isinstance(v, Layer) for v in value):
+                out.extend((f"{name}.{i}", v) for i, v in enumerate(value))
+        return out
+
+    def sublayers(self):
+        """This layer and every layer below it, depth first."""
+        result = [self]
+        for _, child in self.children():
+            result.extend(child.sublayers())
+        return result
+
+    def named_parameters(self):
+        """List of ``(dotted_name, Parameter)``; a parameter shared twice appears once."""
+        seen = set()
+        out = []
+        for name, p in self._walk_parameters(""):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((name, p))
+        return out
+
+    def _walk_parameters(self, prefix):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.children():
+            yield from child._walk_parameters(f"{prefix}{name}.")
+
+    def parameters(self):
+        """List of the ``Parameter`` objects, in the order of ``named_parameters``."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode=True):
+        """Set training mode (dropout active) on this layer and all below; returns self."""
+        for layer in self.sublayers():
+            layer.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def dtype(self):
+        """The dtype computation runs in: that of the parameters, else the default."""
+        for p in self.parameters():
+            return p.data.dtype
+        return get_default_dtype()
+
+    def astype(self, dtype):
+        """Convert every parameter to ``dtype`` (float32 or float64) in place; returns self."""
+        dt = as_float_dtype(dtype)
+        for p in self.parameters():
+            p._astype(dt)
+        return self
+
+    # ---- state dict --------------------------------------------------------------
+    def state_dict(self):
+        """``{dotted_name: ndarray}`` with a copy of every parameter."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict):
+        """Copy arrays from ``state_dict`` into the parameters, in place.
+
+        A missing, extra or misshapen entry raises ``ValueError`` naming it; nothing
+        is changed unless every entry fits.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{self!r}: load_state_dict expected a mapping, got {type(state_dict).__name__}")
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state_dict]
+        extra = [k for k in state_dict if k not in params]
+        if missing or extra:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: missing entries {missing}, unexpected entries {extra}"
+            )
+        arrays = {}
+        for name, p in params.items():
+            value = np.asarray(state_dict[name])
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"load_state_dict: entry {name!r} must be a real array, got dtype {value.dtype}")
+            if value.shape != p.data.shape:
+                raise ValueError(
+                    f"load_state_dict: entry {name!r} expected shape {fmt_shape(p.data.shape)}, "
+                    f"got {fmt_shape(value.shape)}"
+                )
+            arrays[name] = value
+        for name, p in params.items():
+            p.data[...] = arrays[name]
+
+    # ---- configuration -----------------------------------------------------------
+    def get_config(self):
+        """Constructor arguments as JSON-friendly values (used by save and repr)."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _missing_forward(self):
+        return RuntimeError(f"{self!r}: backward called before forward (or after a forward under no_grad)")

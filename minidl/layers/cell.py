@@ -1,0 +1,118 @@
+"""Cell: the interface a recurrent cell implements to run inside ``RNN``."""
+
+import numpy as np
+
+from .._checks import positive_int
+from .._dtype import get_default_dtype
+from .._random import get_rng
+from ..parameter import Parameter
+from .base import Layer
+
+
+class Cell(Layer):
+    """Base class of recurrent cells: one time step with explicit state in and out.
+
+    A cell computes one step for a whole batch and keeps nothing between calls:
+    everything the backward step needs travels in the ``cache`` it returns, so
+    ``RNN`` (which owns the loop over time) can store it per step.
+
+    To write a cell, subclass ``Cell`` and implement:
+
+    ``step(x, state) -> (new_state, cache)``
+        ``x: (batch, input_size)``; ``state``: tuple of arrays ``(batch, n)``, one per
+        entry of ``state_size``. The cell's output at this step is ``new_state[0]``.
+    ``step_backward(dstate, cache) -> (dx, dstate_prev)``
+        ``dstate``: tuple of gradients with respect to ``new_state`` (the output's
+        gradient already added into ``dstate[0]``). Returns the gradient with respect
+        to ``x`` and to the previous state, and *adds* into each ``Parameter.grad``.
+
+    and, when the state is not a single ``(batch, hidden_size)`` array, override
+    ``state_size`` (LSTM: ``(H, H)``). Built-in cells also override the sequence
+    methods ``forward_sequence`` / ``backward_sequence`` / ``state_at`` with a fast
+    path (one matmul for all input projections, one for each weight gradient); the
+    defaults here loop over ``step`` and ``step_backward``, so a cell that only has
+    the step methods works in ``RNN``, the trainer and ``gradcheck`` unchanged.
+    """
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        owner = type(self).__name__
+        self.input_size = positive_int(input_size, "input_size", owner)
+        self.hidden_size = positive_int(hidden_size, "hidden_size", owner)
+
+    @property
+    def state_size(self):
+        """Tuple with the width of each state array; the first is the output."""
+        return (self.hidden_size,)
+
+    def get_config(self):
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size}
+
+    def add_weight(self, name, shape, bound=None):
+        """Create a Parameter drawn from ``U(-bound, bound)`` (default ``1/sqrt(hidden_size)``)."""
+        if bound is None:
+            bound = 1.0 / np.sqrt(self.hidden_size)
+        data = get_rng().uniform(-bound, bound, shape).astype(get_default_dtype())
+        return Parameter(data, name)
+
+    def initial_state(self, batch_size, dtype=None):
+        """Zero state: a tuple of ``(batch_size, n)`` arrays."""
+        dtype = self.dtype if dtype is None else dtype
+        return tuple(np.zeros((batch_size, n), dtype) for n in self.state_size)
+
+    def forward(self, x, state=None):
+        """One step on ``x: (batch, input_size)`` from ``state`` (zeros when None).
+
+        Returns the new state tuple; no history is kept (use ``RNN`` to train).
+        """
+        if state is None:
+            state = self.initial_state(np.shape(x)[0])
+        return self.step(np.asarray(x, self.dtype), tuple(state))[0]
+
+    # ---- the step interface (what a user's cell implements) -----------------------
+    def step(self, x, state):
+        raise NotImplementedError(f"{type(self).__name__} must implement step(x, state)")
+
+    def step_backward(self, dstate, cache):
+        raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
+
+    # ---- the sequence interface (RNN calls these; built-ins override) -------------
+    def forward_sequence(self, xs, state, keep_history=True):
+        """Run all steps of ``xs: (time, batch, input_size)`` (time-major) from ``state``.
+
+        Returns ``(hs, final_state, cache)``: ``hs: (time, batch, H)`` the outputs,
+        the state after the last step, and what ``backward_sequence`` and
+        ``state_at`` need (None when ``keep_history`` is False).
+        """
+        states = [state]
+        caches = []
+        outputs = []
+        for t in range(xs.shape[0]):
+            state, cache = self.step(xs[t], state)
+            outputs.append(state[0])
+            if keep_history:
+                caches.append(cache)
+                states.append(state)
+        hs = np.stack(outputs) if outputs else np.zeros((0,) + state[0].shape, state[0].dtype)
+        return hs, state, ((caches, states) if keep_history else None)
+
+    def backward_sequence(self, dhs, dstate, cache):
+        """Backward through a ``forward_sequence``.
+
+        ``dhs: (time, batch, H)`` gradient of the outputs (or None when only the final
+        state receives gradient); ``dstate``: gradient of the final state.
+        Returns ``(dxs: (time, batch, input_size), dstate0)`` and adds into the grads.
+        """
+        caches, _ = cache
+        dstate = tuple(dstate)
+        dxs = [None] * len(caches)
+        for t in range(len(caches) - 1, -1, -1):
+            if dhs is not None:
+                dstate = (dstate[0] + dhs[t],) + dstate[1:]
+            dxs[t], dstate = self.step_backward(dstate, caches[t])
+            dstate = tuple(dstate)
+        return np.stack(dxs), dstate
+
+    def state_at(self, cache, t):
+        """The state after ``t`` steps (0 <= t <= time) of the forward that made ``cache``."""
+        return cache[1][t]

@@ -1,0 +1,302 @@
+"""Built-in recurrent cells: RNNCell, LSTMCell, GRUCell (Keras weight layout).
+
+Each implements the fast sequence path of ``Cell``: the input projections of all
+steps in one matmul before the loop, per-step values in preallocated time-major
+arrays, and each weight gradient in one matmul after the loop. Their single-step
+methods run the same code on a sequence of length one.
+"""
+
+import numpy as np
+
+from .._checks import one_of
+from .._math import sigmoid
+from .cell import Cell
+
+
+def _project(xs, kernel, bias):
+    """``xs: (T, B, F) -> (T, B, G)``: one matmul for every step's input projection."""
+    T, B, F = xs.shape
+    out = xs.reshape(T * B, F) @ kernel
+    out += bias
+    return out.reshape(T, B, -1)
+
+
+def _accumulate_weights(cell, xs, hs_prev, d_in, d_rec=None):
+    """Add the weight gradients of a whole sequence in one matmul each.
+
+    ``d_in: (T, B, G)`` gradient of the input projection; ``d_rec`` that of the
+    recurrent projection (the same as ``d_in`` unless the cell splits them).
+    """
+    T, B, F = xs.shape
+    G = d_in.shape[-1]
+    d_in2 = d_in.reshape(T * B, G)
+    d_rec2 = d_in2 if d_rec is None else d_rec.reshape(T * B, G)
+    cell.kernel.grad += xs.reshape(T * B, F).T @ d_in2
+    cell.recurrent_kernel.grad += hs_prev.reshape(T * B, -1).T @ d_rec2
+    return (d_in2 @ cell.kernel.data.T).reshape(T, B, F)
+
+
+class _BuiltinCell(Cell):
+    """Shared plumbing of the built-in cells: the step methods and ``state_at``."""
+
+    def step(self, x, state):
+        hs, new_state, cache = self.forward_sequence(x[None], state, True)
+        return new_state, cache
+
+    def step_backward(self, dstate, cache):
+        dxs, dstate0 = self.backward_sequence(None, dstate, cache)
+        return dxs[0], dstate0
+
+    def state_at(self, cache, t):
+        return tuple(arr[t] for arr in cache["states"])
+
+
+class RNNCell(_BuiltinCell):
+    """Elman cell: ``h' = act(x @ kernel + h @ recurrent_kernel + bias)``.
+
+    Args:
+        input_size, hidden_size: feature sizes ``F`` and ``H``.
+        activation: ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
+
+    Parameters: ``kernel (F, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``, each
+    from ``U(-1/sqrt(H), 1/sqrt(H))``. State: ``(h,)`` with ``h: (batch, H)``.
+
+    Backward of one step, with ``a`` the pre-activation and ``g = dL/dh'``::
+
+        da = g * act'(a)     (act' written from h': 1-h'^2, h'(1-h'), h'>0)
+        dkernel += x.T @ da  drecurrent_kernel += h.T @ da  dbias += sum(da)
+        dx = da @ kernel.T   dh = da @ recurrent_kernel.T
+    """
+
+    _ACTIVATIONS = ("tanh", "sigmoid", "relu")
+
+    def __init__(self, input_size, hidden_size, activation="tanh"):
+        super().__init__(input_size, hidden_size)
+        self.activation = one_of(activation, self._ACTIVATIONS, "activation", "RNNCell")
+        H = self.hidden_size
+        self.kernel = self.add_weight("kernel", (self.input_size, H))
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, H))
+        self.bias = self.add_weight("bias", (H,))
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+    def _act(self, a, out):
+        if self.activation == "tanh":
+            return np.tanh(a, out=out)
+        if self.activation == "sigmoid":
+            return sigmoid(a, out=out)
+        return np.maximum(a, 0, out=out)
+
+    def _act_grad(self, h, g):
+        if self.activation == "tanh":
+            return g * (1 - h * h)
+        if self.activation == "sigmoid":
+            return g * h * (1 - h)
+        return g * (h > 0)
+
+    def forward_sequence(self, xs, state, keep_history=True):
+        T, B, _ = xs.shape
+        a = _project(xs, self.kernel.data, self.bias.data)
+        U = self.recurrent_kernel.data
+        hs = np.empty((T + 1, B, self.hidden_size), a.dtype)
+        hs[0] = state[0]
+        for t in range(T):
+            at = a[t]
+            at += hs[t] @ U
+            self._act(at, hs[t + 1])
+        cache = {"xs": xs, "hs": hs, "states": (hs,)} if keep_history else None
+        return hs[1:], (hs[T],), cache
+
+    def backward_sequence(self, dhs, dstate, cache):
+        xs, hs = cache["xs"], cache["hs"]
+        T = xs.shape[0]
+        U_T = self.recurrent_kernel.data.T
+        da = np.empty_like(hs[1:])
+        dh = dstate[0]
+        for t in range(T - 1, -1, -1):
+            if dhs is not None:
+                dh = dh + dhs[t]
+            da[t] = self._act_grad(hs[t + 1], dh)
+            dh = da[t] @ U_T
+        self.bias.grad += da.sum(axis=(0, 1))
+        dxs = _accumulate_weights(self, xs, hs[:-1], da)
+        return dxs, (dh,)
+
+
+class LSTMCell(_BuiltinCell):
+    """Long short-term memory cell, gate blocks in the order ``i, f, g, o``.
+
+    Parameters: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``.
+    State: ``(h, c)``, each ``(batch, H)``. Forward::
+
+        z = x @ kernel + h @ recurrent_kernel + bias        (blocks i, f, g, o)
+        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);  g = tanh(z_g)
+        c' = f * c + i * g;   h' = o * tanh(c')
+
+    Backward, given ``dh'`` and ``dc'``::
+
+        dc = dc' + dh' * o * (1 - tanh(c')^2)
+        dz_i = dc*g*i(1-i)  dz_f = dc*c*f(1-f)  dz_g = dc*i*(1-g^2)  dz_o = dh'*tanh(c')*o(1-o)
+        dc_prev = dc * f;   dh_prev = dz @ recurrent_kernel.T;   dx = dz @ kernel.T
+        dkernel += x.T @ dz;  drecurrent_kernel += h.T @ dz;  dbias += sum(dz)
+
+    The three sigmoids and the tanh of a step are one ``tanh`` call over the whole
+    gate block (``sigmoid(z) = (1 + tanh(z/2)) / 2``).
+    """
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        H = self.hidden_size
+        self.kernel = self.add_weight("kernel", (self.input_size, 4 * H))
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, 4 * H))
+        self.bias = self.add_weight("bias", (4 * H,))
+        # tanh(scale * z) gives tanh(z/2) on the sigmoid blocks, tanh(z) on g.
+        self._scale = None
+
+    @property
+    def state_size(self):
+        return (self.hidden_size, self.hidden_size)
+
+    def _gate_scale(self, dtype):
+        H = self.hidden_size
+        if self._scale is None or self._scale.dtype != dtype:
+            s = np.full(4 * H, 0.5, dtype)
+            s[2 * H:3 * H] = 1.0
+            self._scale = s
+        return self._scale
+
+    def forward_sequence(self, xs, state, keep_history=True):
+        T, B, _ = xs.shape
+        H = self.hidden_size
+        z = _project(xs, self.kernel.data, self.bias.data)  # becomes the gate activations
+        U = self.recurrent_kernel.data
+        scale = self._gate_scale(z.dtype)
+        hs = np.empty((T + 1, B, H), z.dtype)
+        cs = np.empty((T + 1, B, H), z.dtype)
+        tc = np.empty((T if keep_history else 1, B, H), z.dtype)
+        hs[0], cs[0] = state
+        for t in range(T):
+            zt = z[t]
+            zt += hs[t] @ U
+            zt *= scale
+            np.tanh(zt, out=zt)
+            sig = (zt[:, :2 * H], zt[:, 3 * H:])
+            for s in sig:
+                s += 1.0
+                s *= 0.5
+            i, f, g, o = zt[:, :H], zt[:, H:2 * H], zt[:, 2 * H:3 * H], zt[:, 3 * H:]
+            c = cs[t + 1]
+            np.multiply(f, cs[t], out=c)
+            c += i * g
+            tct = tc[t if keep_history else 0]
+            np.tanh(c, out=tct)
+            np.multiply(o, tct, out=hs[t + 1])
+        cache = {"xs": xs, "hs": hs, "cs": cs, "gates": z, "tc": tc, "states": (hs, cs)} if keep_history else None
+        return hs[1:], (hs[T], cs[T]), cache
+
+    def backward_sequence(self, dhs, dstate, cache):
+        xs, hs, cs, gates, tc = cache["xs"], cache["hs"], cache["cs"], cache["gates"], cache["tc"]
+        T = xs.shape[0]
+        H = self.hidden_size
+        U_T = self.recurrent_kernel.data.T
+        dz = np.empty_like(gates)
+        dh, dc = dstate
+        for t in range(T - 1, -1, -1):
+            if dhs is not None:
+                dh = dh + dhs[t]
+            gt, tct = gates[t], tc[t]
+            i, f, g, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
+            dc = dc + dh * o * (1 - tct * tct)
+            d = dz[t]
+            np.multiply(dc, g * i * (1 - i), out=d[:, :H])
+            np.multiply(dc, cs[t] * f * (1 - f), out=d[:, H:2 * H])
+            np.multiply(dc, i * (1 - g * g), out=d[:, 2 * H:3 * H])
+            np.multiply(dh, tct * o * (1 - o), out=d[:, 3 * H:])
+            dc = dc * f
+            dh = d @ U_T
+        self.bias.grad += dz.sum(axis=(0, 1))
+        dxs = _accumulate_weights(self, xs, hs[:-1], dz)
+        return dxs, (dh, dc)
+
+
+class GRUCell(_BuiltinCell):
+    """Gated recurrent unit, gate blocks in the order ``z, r, n`` (PyTorch / Keras
+    ``reset_after=True`` formulation, two biases).
+
+    Parameters: ``kernel (F, 3H)``, ``recurrent_kernel (H, 3H)``, ``bias (2, 3H)``
+    (row 0 input bias, row 1 recurrent bias). State: ``(h,)``. Forward::
+
+        xz, xr, xn = x @ kernel + bias[0];   hz, hr, hn = h @ recurrent_kernel + bias[1]
+        z = sigmoid(xz + hz);  r = sigmoid(xr + hr);  n = tanh(xn + r * hn)
+        h' = (1 - z) * n + z * h
+
+    Backward, given ``dh'``::
+
+        dz = dh' * (h - n) * z(1-z);   da_n = dh' * (1 - z) * (1 - n^2)
+        dr = da_n * hn * r(1-r)
+        input-projection grad  d_in  = [dz, dr, da_n]
+        recurrent-proj. grad   d_rec = [dz, dr, da_n * r]
+        dh = dh' * z + d_rec @ recurrent_kernel.T;   dx = d_in @ kernel.T
+        dkernel += x.T @ d_in;  drecurrent_kernel += h.T @ d_rec
+        dbias[0] += sum(d_in);  dbias[1] += sum(d_rec)
+    """
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        H = self.hidden_size
+        self.kernel = self.add_weight("kernel", (self.input_size, 3 * H))
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, 3 * H))
+        self.bias = self.add_weight("bias", (2, 3 * H))
+
+    def forward_sequence(self, xs, state, keep_history=True):
+        T, B, _ = xs.shape
+        H = self.hidden_size
+        xp = _project(xs, self.kernel.data, self.bias.data[0])  # becomes [z, r, n]
+        U, b_rec = self.recurrent_kernel.data, self.bias.data[1]
+        hs = np.empty((T + 1, B, H), xp.dtype)
+        hn_all = np.empty((T if keep_history else 1, B, H), xp.dtype)
+        hs[0] = state[0]
+        for t in range(T):
+            hp = hs[t] @ U
+            hp += b_rec
+            gt = xp[t]
+            zr = gt[:, :2 * H]
+            zr += hp[:, :2 * H]
+            sigmoid(zr, out=zr)
+            z, r, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            hn = hn_all[t if keep_history else 0]
+            hn[...] = hp[:, 2 * H:]
+            n += r * hn
+            np.tanh(n, out=n)
+            h = hs[t + 1]
+            np.subtract(hs[t], n, out=h)
+            h *= z
+            h += n
+        cache = {"xs": xs, "hs": hs, "gates": xp, "hn": hn_all, "states": (hs,)} if keep_history else None
+        return hs[1:], (hs[T],), cache
+
+    def backward_sequence(self, dhs, dstate, cache):
+        xs, hs, gates, hn_all = cache["xs"], cache["hs"], cache["gates"], cache["hn"]
+        T = xs.shape[0]
+        H = self.hidden_size
+        U_T = self.recurrent_kernel.data.T
+        d_in = np.empty_like(gates)
+        d_rec = np.empty_like(gates)
+        (dh,) = dstate
+        for t in range(T - 1, -1, -1):
+            if dhs is not None:
+                dh = dh + dhs[t]
+            gt = gates[t]
+            z, r, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            di, dr_ = d_in[t], d_rec[t]
+            np.multiply(dh, (hs[t] - n) * z * (1 - z), out=di[:, :H])
+            np.multiply(dh, (1 - z) * (1 - n * n), out=di[:, 2 * H:])
+            np.multiply(di[:, 2 * H:], hn_all[t] * r * (1 - r), out=di[:, H:2 * H])
+            dr_[:, :2 * H] = di[:, :2 * H]
+            np.multiply(di[:, 2 * H:], r, out=dr_[:, 2 * H:])
+            dh = dh * z + dr_ @ U_T
+        self.bias.grad[0] += d_in.sum(axis=(0, 1))
+        self.bias.grad[1] += d_rec.sum(axis=(0, 1))
+        dxs = _accumulate_weights(self, xs, hs[:-1], d_in, d_rec)
+        return dxs, (dh,)

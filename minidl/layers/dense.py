@@ -1,0 +1,71 @@
+"""Dense: a fully connected layer on the last axis."""
+
+import numpy as np
+
+from .._checks import as_float_array, check_last_dim, positive_int
+from .._dtype import get_default_dtype
+from .._grad_mode import is_grad_enabled
+from .._random import get_rng
+from ..parameter import Parameter
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected layer: ``y = x @ kernel + bias`` on the last axis.
+
+    Args:
+        in_features: size of the last input axis.
+        out_features: size of the last output axis.
+        bias: whether to add a bias.
+
+    Shapes: ``x: (..., in_features) -> y: (..., out_features)``, any leading axes.
+
+    Parameters: ``kernel (in_features, out_features)``, ``bias (out_features,)``,
+    both drawn from ``U(-1/sqrt(in), 1/sqrt(in))`` as in PyTorch.
+
+    Backward, with ``g = dL/dy`` flattened to ``(N, out)`` and ``x`` to ``(N, in)``::
+
+        dL/dkernel += x.T @ g        dL/dbias += g.sum(0)        dL/dx = g @ kernel.T
+    """
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features = positive_int(in_features, "in_features", "Dense")
+        self.out_features = positive_int(out_features, "out_features", "Dense")
+        if not isinstance(bias, bool):
+            raise TypeError(f"Dense: bias must be a bool, got {bias!r}")
+        dtype = get_default_dtype()
+        bound = 1.0 / np.sqrt(self.in_features)
+        rng = get_rng()
+        self.kernel = Parameter(rng.uniform(-bound, bound, (self.in_features, self.out_features)).astype(dtype), "kernel")
+        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype), "bias") if bias else None
+        self._x = None
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.out_features,)
+
+    def forward(self, x):
+        x = as_float_array(x, "input", repr(self), self.kernel.data.dtype)
+        check_last_dim(x, self.in_features, "input", repr(self))
+        y = x @ self.kernel.data
+        if self.bias is not None:
+            y += self.bias.data
+        self._x = x if is_grad_enabled() else None
+        return y
+
+    def backward(self, grad_out):
+        if self._x is None:
+            raise self._missing_forward()
+        x = self._x
+        g = as_float_array(grad_out, "grad_out", repr(self), self.kernel.data.dtype)
+        expected = x.shape[:-1] + (self.out_features,)
+        if g.shape != expected:
+            raise ValueError(f"{self!r}: expected grad_out of shape {expected}, got {g.shape}")
+        g2 = g.reshape(-1, self.out_features)
+        self.kernel.grad += x.reshape(-1, self.in_features).T @ g2
+        if self.bias is not None:
+            self.bias.grad += g2.sum(axis=0)
+        return g @ self.kernel.data.T

@@ -1,0 +1,46 @@
+"""Parameter: a trainable array and its gradient."""
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array.
+
+    Attributes:
+        data: ndarray, the value; updated in place so every holder sees the same memory.
+        grad: ndarray of the same shape and dtype; ``backward`` adds into it.
+        name: str, the attribute name within its layer (``"kernel"``).
+    """
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data, name=""):
+        data = np.asarray(data)
+        if data.dtype.kind != "f":
+            raise TypeError(f"Parameter {name!r}: expected a float array, got dtype {data.dtype}")
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+        self.name = name
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def zero_grad(self):
+        self.grad[...] = 0
+
+    def _astype(self, dtype):
+        """Convert data and grad to ``dtype`` (new arrays; the Parameter keeps its identity)."""
+        self.data = self.data.astype(dtype)
+        self.grad = self.grad.astype(dtype)
+
+    def __repr__(self):
+        return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"
