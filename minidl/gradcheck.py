@@ -42,9 +42,11 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
     model = copy.deepcopy(layer).astype(np.float64)
     saved_states = _states_of(model)
     x = np.asarray(x)
-    differentiable_input = x.dtype.kind in "fbiu" and x.dtype.kind == "f"
+    differentiable_input = x.dtype.kind == "f"
     if differentiable_input:
-        x = x.astype(np.float64)
+        # A C-ordered copy: the perturbation loop writes through ``x.reshape(-1)``,
+        # which would be a detached copy for a transposed (non-contiguous) input.
+        x = np.array(x, dtype=np.float64, order="C")
     rng = np.random.default_rng(seed)
 
     def run(inp):

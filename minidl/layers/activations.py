@@ -23,7 +23,9 @@ class _Activation(Layer):
         saved = getattr(self, "_saved", None)
         if saved is None:
             raise self._missing_forward()
-        g = np.asarray(grad_out)
+        g = grad_out
+        if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
+            g = as_float_array(g, "grad_out", repr(self), get_default_dtype())
         if g.shape != saved.shape:
             raise ValueError(f"{self!r}: expected grad_out of shape {saved.shape}, got {g.shape}")
         return self._df(saved, g)

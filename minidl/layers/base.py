@@ -160,6 +160,11 @@ class Layer:
         """Constructor arguments as JSON-friendly values (used by save and repr)."""
         return {}
 
+    @classmethod
+    def from_config(cls, config):
+        """Build a layer from the dict ``get_config()`` returned."""
+        return cls(**config)
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"

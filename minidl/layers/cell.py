@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import as_float_array, fmt_shape, positive_int
 from .._dtype import get_default_dtype
 from .._random import get_rng
 from ..parameter import Parameter
@@ -65,9 +65,25 @@ class Cell(Layer):
 
         Returns the new state tuple; no history is kept (use ``RNN`` to train).
         """
+        owner = repr(self)
+        x = as_float_array(x, "input", owner, self.dtype)
+        if x.ndim != 2 or x.shape[1] != self.input_size or x.shape[0] == 0:
+            raise ValueError(f"{owner}: expected input (batch, {self.input_size}), got shape {fmt_shape(x.shape)}")
         if state is None:
-            state = self.initial_state(np.shape(x)[0])
-        return self.step(np.asarray(x, self.dtype), tuple(state))[0]
+            return self.step(x, self.initial_state(x.shape[0]))[0]
+        sizes = self.state_size
+        if not isinstance(state, (tuple, list)) or len(state) != len(sizes):
+            got = f"{type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
+            raise ValueError(f"{owner}: expected state as a tuple of {len(sizes)} arrays, got {got}")
+        arrays = []
+        for k, n in enumerate(sizes):
+            s = as_float_array(state[k], f"state[{k}]", owner, self.dtype)
+            if s.shape != (x.shape[0], n):
+                raise ValueError(
+                    f"{owner}: expected state[{k}] of shape {fmt_shape((x.shape[0], n))}, got {fmt_shape(s.shape)}"
+                )
+            arrays.append(s)
+        return self.step(x, tuple(arrays))[0]
 
     # ---- the step interface (what a user's cell implements) -----------------------
     def step(self, x, state):

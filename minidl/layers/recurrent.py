@@ -31,6 +31,9 @@ class RNN(Layer):
 
     def __init__(self, cell, return_sequences=False, stateful=False):
         super().__init__()
+        if isinstance(cell, type) and issubclass(cell, Cell):
+            raise TypeError(f"RNN: cell must be a Cell instance, got the class {cell.__name__}; "
+                            f"build one, e.g. {cell.__name__}(input_size, hidden_size)")
         if not isinstance(cell, Cell):
             raise TypeError(f"RNN: cell must be a Cell (RNNCell, LSTMCell, GRUCell, ...), got {type(cell).__name__}")
         for name, flag in (("return_sequences", return_sequences), ("stateful", stateful)):
@@ -41,6 +44,8 @@ class RNN(Layer):
         self.stateful = stateful
         self._state = None
         self._cache = None
+        self._final = None
+        self._cache_len = 0
         self._batch = None
         self.initial_state_grad = None
 
@@ -50,6 +55,9 @@ class RNN(Layer):
             "return_sequences": self.return_sequences,
             "stateful": self.stateful,
         }
+
+    def __repr__(self):
+        return f"RNN({self.cell!r}, return_sequences={self.return_sequences}, stateful={self.stateful})"
 
     @classmethod
     def from_config(cls, config):
@@ -74,7 +82,8 @@ class RNN(Layer):
             return
         sizes = self.cell.state_size
         if not isinstance(state, (tuple, list)) or len(state) != len(sizes):
-            raise ValueError(f"{self!r}: set_state expected a tuple of {len(sizes)} arrays, got {type(state).__name__}")
+            got = f"{type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
+            raise ValueError(f"{self!r}: set_state expected a tuple of {len(sizes)} arrays, got {got}")
         arrays = []
         for k, (s, n) in enumerate(zip(state, sizes)):
             s = as_float_array(s, f"state[{k}]", repr(self), self.cell.dtype)
@@ -87,10 +96,14 @@ class RNN(Layer):
         self._state = None
 
     def state_at(self, t):
+        if self._final is None:
+            raise RuntimeError(f"{self!r}: state_at called before forward")
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= self._cache_len:
+            raise ValueError(f"{self!r}: state_at(t) expected an int 0 <= t <= {self._cache_len}, got {t!r}")
+        if t == self._cache_len:
+            return tuple(s.copy() for s in self._final)
         if self._cache is None:
-            raise RuntimeError(f"{self!r}: state_at needs a forward that kept history (not under no_grad)")
-        if not 0 <= t <= self._cache_len:
-            raise ValueError(f"{self!r}: state_at(t) expected 0 <= t <= {self._cache_len}, got {t}")
+            raise RuntimeError(f"{self!r}: state_at({t}) needs a forward that kept history (not under no_grad)")
         return tuple(np.array(s) for s in self.cell.state_at(self._cache, t))
 
     # ---- computation -------------------------------------------------------------
@@ -116,9 +129,10 @@ class RNN(Layer):
         keep = is_grad_enabled()
         xs = np.ascontiguousarray(x.transpose(1, 0, 2))
         hs, final, cache = self.cell.forward_sequence(xs, state, keep)
-        self._cache, self._cache_len, self._batch = cache, T, B
+        final = tuple(np.array(s) for s in final)  # own copies: do not pin the per-step arrays
+        self._cache, self._cache_len, self._batch, self._final = cache, T, B, final
         if self.stateful:
-            self._state = tuple(np.array(s) for s in final)
+            self._state = final
         if self.return_sequences:
             return hs.transpose(1, 0, 2)
         return np.array(hs[-1])
