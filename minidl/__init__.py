@@ -3,9 +3,22 @@
 from ._dtype import get_default_dtype, set_default_dtype
 from ._grad_mode import is_grad_enabled, no_grad
 from ._random import set_seed
+from .clipping import ClipByGlobalNorm, ClipByValue, GradientClipper
 from .gradcheck import gradcheck
 from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, Sigmoid, Tanh
+from .losses import Loss, MSELoss
 from .model import Sequential
+from .optimizers import SGD, Adam, Optimizer
 from .parameter import Parameter
+from .serialization import load_model
+from .training import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    History,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TBPTTTrainer,
+)
 
 __version__ = "0.1.0"

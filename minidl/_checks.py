@@ -71,7 +71,14 @@ def as_int_array(x, name, owner):
 
 
 def fmt_shape(shape):
-    return "(" + ", ".join("..." if s is Ellipsis else ("None" if s is None else str(s)) for s in shape) + ")"
+    """Format a shape as Python does, ``(5,)``, with ``...`` and ``None`` for unknown parts."""
+    if len(shape) == 1:
+        return f"({_fmt_dim(shape[0])},)"
+    return "(" + ", ".join(_fmt_dim(s) for s in shape) + ")"
+
+
+def _fmt_dim(s):
+    return "..." if s is Ellipsis else ("None" if s is None else str(s))
 
 
 def check_last_dim(x, size, name, owner, ndim=None):

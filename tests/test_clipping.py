@@ -1,0 +1,142 @@
+"""Gradient clippers: hand-computed norms and clipped values, non-finite gradients, errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+import minidl as mdl
+from minidl.clipping import total_grad_norm
+
+
+def params_with_grads(*grads, dtype=np.float64):
+    params = []
+    for i, g in enumerate(grads):
+        p = mdl.Parameter(np.zeros(np.shape(g), dtype=dtype), f"p{i}")
+        p.grad[...] = g
+        params.append(p)
+    return params
+
+
+def test_global_norm_scales_when_above_max_norm():
+    # |[3, 4]| = 5, |[[12]]| = 12, total sqrt(9 + 16 + 144) = 13
+    a, b = params_with_grads([3.0, 4.0], [[12.0]])
+    grads = [a.grad, b.grad]
+    total = mdl.ClipByGlobalNorm(6.5)([a, b])
+    assert total == 13.0
+    scale = 6.5 / (13.0 + 1e-6)
+    np.testing.assert_allclose(a.grad, [3.0 * scale, 4.0 * scale], rtol=1e-15)
+    np.testing.assert_allclose(b.grad, [[12.0 * scale]], rtol=1e-15)
+    assert a.grad is grads[0] and b.grad is grads[1]
+    assert total_grad_norm([a, b]) == pytest.approx(6.5 * 13.0 / (13.0 + 1e-6), rel=1e-15)
+
+
+@pytest.mark.parametrize("max_norm", [13.0, 13.5, 100.0])
+def test_global_norm_leaves_small_gradients_alone(max_norm):
+    a, b = params_with_grads([3.0, -4.0], [[-12.0]])
+    assert mdl.ClipByGlobalNorm(max_norm)([a, b]) == 13.0
+    np.testing.assert_array_equal(a.grad, [3.0, -4.0])
+    np.testing.assert_array_equal(b.grad, [[-12.0]])
+
+
+def test_clip_by_value_by_hand():
+    a, b = params_with_grads([3.0, -5.0, 0.5], [[12.0, -1.0]])
+    total = mdl.ClipByValue(3.5)([a, b])
+    assert total == pytest.approx(math.sqrt(9 + 25 + 0.25 + 144 + 1), rel=1e-15)
+    np.testing.assert_array_equal(a.grad, [3.0, -3.5, 0.5])
+    np.testing.assert_array_equal(b.grad, [[3.5, -1.0]])
+
+
+def test_float32_gradients_norm_accumulated_in_float64():
+    rng = np.random.default_rng(3)
+    g = rng.uniform(0.0, 1.0, size=(300, 500)).astype(np.float32)
+    (p,) = params_with_grads(g, dtype=np.float32)
+    exact = math.sqrt(math.fsum(float(x) ** 2 for x in g.astype(np.float64).ravel()))
+    total = mdl.ClipByGlobalNorm(1.0)([p])
+    assert total == pytest.approx(exact, rel=1e-13)
+    assert p.grad.dtype == np.float32
+    assert total_grad_norm([p]) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_norm_of_huge_float64_gradients_does_not_overflow():
+    # 1e200**2 overflows float64, the norm sqrt(2) * 1e200 does not
+    (p,) = params_with_grads([1e200, -1e200])
+    total = mdl.ClipByGlobalNorm(1.0)([p])
+    assert total == pytest.approx(math.sqrt(2) * 1e200, rel=1e-15)
+    np.testing.assert_allclose(p.grad, [2**-0.5, -(2**-0.5)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_norm_leaves_gradients_untouched_by_default(bad):
+    a, b = params_with_grads([30.0, 40.0], [1.0, bad])
+    total = mdl.ClipByGlobalNorm(1.0)([a, b])
+    assert not math.isfinite(total)
+    assert math.isnan(total) == math.isnan(bad)
+    np.testing.assert_array_equal(a.grad, [30.0, 40.0])
+    np.testing.assert_array_equal(b.grad, [1.0, bad])
+
+
+@pytest.mark.parametrize(("bad", "shown"), [(np.nan, "nan"), (np.inf, "inf")])
+def test_non_finite_norm_raises_when_asked(bad, shown):
+    a, b = params_with_grads([30.0, 40.0], [1.0, bad])
+    clipper = mdl.ClipByGlobalNorm(1.0, error_if_nonfinite=True)
+    with pytest.raises(FloatingPointError) as info:
+        clipper([a, b])
+    assert f"total norm of the gradients is {shown} (non-finite)" in str(info.value)
+    assert "params[1] ('p1')" in str(info.value)
+    np.testing.assert_array_equal(a.grad, [30.0, 40.0])
+
+
+def test_clip_by_value_with_nan_returns_nan_and_clips_the_rest():
+    (p,) = params_with_grads([np.nan, 10.0, -10.0])
+    assert math.isnan(mdl.ClipByValue(1.0)([p]))
+    np.testing.assert_array_equal(p.grad, [np.nan, 1.0, -1.0])
+
+
+def test_accepts_single_parameter_generator_and_empty_list():
+    (p,) = params_with_grads([6.0, 8.0])
+    assert mdl.ClipByGlobalNorm(5.0)(p) == 10.0
+    np.testing.assert_allclose(p.grad, [6.0 * 5 / (10 + 1e-6), 8.0 * 5 / (10 + 1e-6)], rtol=1e-15)
+    assert mdl.ClipByValue(1.0)(q for q in [p]) == pytest.approx(5.0 * 10 / (10 + 1e-6), rel=1e-15)
+    assert mdl.ClipByGlobalNorm(1.0)([]) == 0.0
+
+
+def test_works_on_a_layer_and_repr():
+    layer = mdl.Dense(3, 2)
+    for p in layer.parameters():
+        p.grad[...] = 2.0  # 6 + 2 entries of 2: norm sqrt(8 * 4)
+    assert mdl.ClipByValue(0.5)(layer.parameters()) == pytest.approx(math.sqrt(32), rel=1e-7)
+    for p in layer.parameters():
+        np.testing.assert_array_equal(p.grad, 0.5)
+    clipper = mdl.ClipByGlobalNorm(1.0)
+    assert isinstance(clipper, mdl.GradientClipper)
+    assert repr(clipper) == "ClipByGlobalNorm(max_norm=1.0, error_if_nonfinite=False)"
+    assert repr(mdl.ClipByValue(2)) == "ClipByValue(clip_value=2.0)"
+
+
+P = mdl.Parameter(np.zeros(2), "w")
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "fragment"),
+    [
+        (lambda: mdl.ClipByValue(0.0), ValueError, "ClipByValue: clip_value must be > 0.0, got 0.0"),
+        (lambda: mdl.ClipByValue(-1), ValueError, "ClipByValue: clip_value must be > 0.0, got -1.0"),
+        (lambda: mdl.ClipByValue("1"), TypeError, "ClipByValue: clip_value must be a real number"),
+        (lambda: mdl.ClipByValue(float("inf")), ValueError, "ClipByValue: clip_value must be finite"),
+        (lambda: mdl.ClipByGlobalNorm(0), ValueError, "ClipByGlobalNorm: max_norm must be > 0.0, got 0.0"),
+        (lambda: mdl.ClipByGlobalNorm(None), TypeError, "ClipByGlobalNorm: max_norm must be a real number"),
+        (
+            lambda: mdl.ClipByGlobalNorm(1.0, error_if_nonfinite="yes"),
+            TypeError,
+            "ClipByGlobalNorm: error_if_nonfinite must be a bool, got 'yes'",
+        ),
+        (lambda: mdl.ClipByGlobalNorm(1.0)([P, P]), ValueError, "params[1] is the same Parameter as params[0]"),
+        (lambda: mdl.ClipByValue(1.0)([P, np.zeros(2)]), TypeError, "params[1] must be a Parameter, got ndarray"),
+        (lambda: mdl.ClipByValue(1.0)(mdl.Dense(2, 2)), TypeError, "got Dense"),
+    ],
+)
+def test_bad_arguments(call, exc, fragment):
+    with pytest.raises(exc) as info:
+        call()
+    assert fragment in str(info.value)
