@@ -1,0 +1,411 @@
+"""Data helpers for sequence models: windows, time-ordered splits, scalers, synthetic
+series and free-running forecasts.
+
+Everything works on plain ``numpy`` arrays, batch first. Float inputs keep their dtype;
+integer or boolean inputs become float64.
+"""
+
+import math
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._checks import finite_number, fmt_shape, positive_int
+from ._grad_mode import no_grad
+from ._random import get_rng
+
+__all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler", "sine_wave", "forecast"]
+
+
+def _as_float(x, name, owner):
+    """``x`` as a real float ndarray (float dtypes kept, ints/bools -> float64)."""
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as err:  # ragged nested lists
+        raise TypeError(f"{owner}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be a real numeric array, got dtype {arr.dtype}")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+# ---- windows and splits ----------------------------------------------------------------
+def sliding_windows(series, window, horizon=1, stride=1):
+    """Cut a series into (input window, following values) pairs for many-to-one training.
+
+    Window ``i`` starts at ``s = i * stride``: ``x[i] = series[s : s + window]`` and the
+    target holds the ``horizon`` values right after it, ``series[s + window : s + window +
+    horizon]``. For ``horizon=1`` that is the next value, ``y[i] = series[s + window]``.
+
+    Args:
+        series: ``(T,)`` (one feature) or ``(T, F)``.
+        window: input length, >= 1.
+        horizon: number of future values in each target, >= 1.
+        stride: step between window starts, >= 1.
+
+    Returns:
+        ``(x, y)``, contiguous copies: ``x (N, window, F)``; ``y (N, F)`` when
+        ``horizon == 1``, else ``(N, horizon, F)``; ``N = (T - window - horizon) // stride + 1``.
+        A 1-D series gives ``F = 1``.
+
+    Example: ``sliding_windows(np.sin(np.arange(200)), 50)`` gives 150 windows.
+    """
+    owner = "sliding_windows"
+    arr = _as_float(series, "series", owner)
+    window = positive_int(window, "window", owner)
+    horizon = positive_int(horizon, "horizon", owner)
+    stride = positive_int(stride, "stride", owner)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{owner}: expected series of shape (T,) or (T, F), got shape {fmt_shape(arr.shape)}")
+    span = window + horizon
+    if arr.shape[0] < span:
+        raise ValueError(
+            f"{owner}: series of length {arr.shape[0]} is too short for window={window} + horizon={horizon}; "
+            f"expected length >= {span}"
+        )
+    # (T - span + 1, F, span) -> every stride-th start -> (N, span, F)
+    views = sliding_window_view(arr, span, axis=0)[::stride].transpose(0, 2, 1)
+    x = views[:, :window].copy()  # ndarray.copy is C-contiguous and writeable
+    y = (views[:, window] if horizon == 1 else views[:, window:]).copy()
+    return x, y
+
+
+def train_val_split(x, y, val_fraction=None, val_size=None):
+    """Split samples in time order: the first part trains, the last part validates.
+
+    Give exactly one of ``val_fraction`` (in ``(0, 1)``; ``n_val = floor(N * val_fraction
+    + 0.5)``, the nearest integer) or ``val_size`` (an int). Both parts must be non-empty.
+    No shuffling: with overlapping windows a random split would leak validation values
+    into training.
+
+    Args:
+        x: ``(N, ...)``; y: ``(N, ...)``, the same ``N``.
+
+    Returns:
+        ``(x_train, y_train), (x_val, y_val)``, views of the inputs along the first axis.
+    """
+    owner = "train_val_split"
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise ValueError(
+            f"{owner}: x and y must have a sample axis, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}"
+        )
+    n = x.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"{owner}: x and y must have the same number of samples, got {n} and {y.shape[0]}")
+    if (val_fraction is None) == (val_size is None):
+        raise ValueError(
+            f"{owner}: give exactly one of val_fraction or val_size, "
+            f"got val_fraction={val_fraction!r}, val_size={val_size!r}"
+        )
+    if val_fraction is not None:
+        if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real):
+            raise TypeError(f"{owner}: val_fraction must be a real number, got {val_fraction!r}")
+        if not 0.0 < val_fraction < 1.0:
+            raise ValueError(f"{owner}: val_fraction must be in (0, 1), got {val_fraction}")
+        n_val = math.floor(n * float(val_fraction) + 0.5)
+    else:
+        n_val = positive_int(val_size, "val_size", owner)
+    if not 1 <= n_val <= n - 1:
+        raise ValueError(
+            f"{owner}: both parts must be non-empty: {n} samples give {n_val} for validation "
+            f"and {n - n_val} for training"
+        )
+    cut = n - n_val
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+# ---- scalers -----------------------------------------------------------------------------
+class _Scaler:
+    """Per-feature affine scaling ``transform(x) = (x - offset) / scale + shift``
+    and its inverse ``(x - shift) * scale + offset``; subclasses give ``_affine()``.
+
+    Statistics are taken per feature (last axis) over all leading axes; a 1-D input is
+    one feature. Statistics are stored in float64; outputs keep a float input's dtype.
+    """
+
+    _state_keys = ()
+
+    def __init__(self):
+        self._stats = None  # dict of float64 arrays, each (F,)
+
+    @property
+    def fitted(self):
+        """True once ``fit`` or ``load_state_dict`` has set the statistics."""
+        return self._stats is not None
+
+    def _features(self, x, method):
+        arr = _as_float(x, "x", f"{type(self).__name__}.{method}")
+        if arr.ndim == 0 or arr.size == 0:
+            raise ValueError(
+                f"{type(self).__name__}.{method}: expected a non-empty array (..., features), "
+                f"got shape {fmt_shape(arr.shape)}"
+            )
+        return arr, (arr[:, None] if arr.ndim == 1 else arr)
+
+    def _check_fitted(self, method):
+        if self._stats is None:
+            raise RuntimeError(f"{type(self).__name__}.{method}: the scaler is not fitted; call fit(x) first")
+
+    def fit(self, x):
+        """Compute the per-feature statistics of ``x (..., F)``; returns self."""
+        _, flat = self._features(x, "fit")
+        flat = flat.reshape(-1, flat.shape[-1]).astype(np.float64)
+        if not np.all(np.isfinite(flat)):
+            raise ValueError(f"{type(self).__name__}.fit: x contains NaN or infinite values")
+        self._stats = self._compute(flat)
+        return self
+
+    def _apply(self, x, method, inverse):
+        self._check_fitted(method)
+        arr, feat = self._features(x, method)
+        n = self._stats[self._state_keys[-1]].shape[0]
+        if feat.shape[-1] != n:
+            raise ValueError(
+                f"{type(self).__name__}.{method}: fitted on {n} feature(s), got x of shape {fmt_shape(arr.shape)} "
+                f"with {feat.shape[-1]} feature(s)"
+            )
+        offset, scale, shift = self._affine()
+        out = (feat - shift) * scale + offset if inverse else (feat - offset) / scale + shift
+        return out.reshape(arr.shape).astype(arr.dtype, copy=False)
+
+    def transform(self, x):
+        """Scale ``x (..., F)`` with the fitted statistics; same shape and float dtype."""
+        return self._apply(x, "transform", inverse=False)
+
+    def fit_transform(self, x):
+        return self.fit(x).transform(x)
+
+    def inverse_transform(self, x):
+        """Undo ``transform``: map scaled values back to the original units."""
+        return self._apply(x, "inverse_transform", inverse=True)
+
+    def state_dict(self):
+        """``{name: ndarray}`` copies of the fitted statistics (plain arrays)."""
+        self._check_fitted("state_dict")
+        return {k: self._stats[k].copy() for k in self._state_keys}
+
+    def load_state_dict(self, state_dict):
+        """Restore statistics from ``state_dict()``; wrong keys or shapes raise ``ValueError``."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):  # a dict, or e.g. the NpzFile of np.load
+            raise TypeError(f"{name}: expected a mapping, got {type(state_dict).__name__}")
+        if set(state_dict.keys()) != set(self._state_keys):
+            raise ValueError(f"{name}: expected keys {sorted(self._state_keys)}, got {sorted(map(str, state_dict))}")
+        stats = {k: _as_float(state_dict[k], k, name).astype(np.float64) for k in self._state_keys}
+        shapes = {k: v.shape for k, v in stats.items()}
+        if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
+            raise ValueError(f"{name}: expected 1-D arrays (F,) of one length, got shapes {shapes}")
+        self._validate(stats, name)
+        self._stats = stats
+
+
+class MinMaxScaler(_Scaler):
+    """Scale each feature linearly so its fitted minimum and maximum map to ``feature_range``.
+
+    ``transform(x) = (x - data_min) / (data_max - data_min) * (hi - lo) + lo``. A feature
+    with zero range (constant during ``fit``) uses a range of 1 instead, so it maps to
+    ``lo + (x - data_min) * (hi - lo)`` and its constant value to ``lo``, never dividing by zero.
+
+    ``state_dict()``: ``{"data_min": (F,), "data_max": (F,)}``.
+    """
+
+    _state_keys = ("data_min", "data_max")
+
+    def __init__(self, feature_range=(0, 1)):
+        super().__init__()
+        try:
+            lo, hi = (float(v) for v in feature_range)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"MinMaxScaler: feature_range must be a pair of numbers (lo, hi), got {feature_range!r}"
+            ) from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"MinMaxScaler: feature_range must be finite with lo < hi, got {feature_range!r}")
+        self.feature_range = (lo, hi)
+
+    def _compute(self, flat):
+        return {"data_min": flat.min(axis=0), "data_max": flat.max(axis=0)}
+
+    def _validate(self, stats, name):
+        if not np.all(stats["data_min"] <= stats["data_max"]):
+            raise ValueError(f"{name}: data_min must be <= data_max")
+
+    def _affine(self):
+        lo, hi = self.feature_range
+        data_range = self._stats["data_max"] - self._stats["data_min"]
+        data_range = np.where(data_range == 0.0, 1.0, data_range)
+        return self._stats["data_min"], data_range / (hi - lo), lo
+
+    def __repr__(self):
+        return f"MinMaxScaler(feature_range={self.feature_range})"
+
+
+class StandardScaler(_Scaler):
+    """Standardize each feature: ``transform(x) = (x - mean) / std``.
+
+    ``std`` is the population standard deviation (``ddof=0``, as scikit-learn). A feature
+    with zero std uses 1 instead, so it is only centred (its constant value maps to 0).
+
+    ``state_dict()``: ``{"mean": (F,), "std": (F,)}`` (``std`` as measured, possibly 0).
+    """
+
+    _state_keys = ("mean", "std")
+
+    def _compute(self, flat):
+        return {"mean": flat.mean(axis=0), "std": flat.std(axis=0)}
+
+    def _validate(self, stats, name):
+        if not np.all(stats["std"] >= 0.0):
+            raise ValueError(f"{name}: std must be >= 0")
+
+    def _affine(self):
+        std = self._stats["std"]
+        return self._stats["mean"], np.where(std == 0.0, 1.0, std), 0.0
+
+    def __repr__(self):
+        return "StandardScaler()"
+
+
+# ---- synthetic series ----------------------------------------------------------------------
+def _vector(value, name, owner, length=None):
+    arr = _as_float(value, name, owner).astype(np.float64)
+    arr = arr.reshape(1) if arr.ndim == 0 else arr
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{owner}: {name} must be a number or a non-empty 1-D sequence, got shape {fmt_shape(arr.shape)}"
+        )
+    if length is not None and arr.size != length:
+        raise ValueError(f"{owner}: {name} must have one entry per frequency ({length}), got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{owner}: {name} must be finite, got {arr.tolist()}")
+    return arr
+
+
+def _generator(seed, owner):
+    if seed is None:
+        return get_rng()
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.0, step=1.0, seed=None):
+    """A sum of sines sampled at ``t = step * arange(length)``, plus optional Gaussian noise.
+
+    ``s[t] = sum_k amplitudes[k] * sin(frequencies[k] * t + phases[k]) + noise * N(0, 1)``.
+    Frequencies are angular (radians per unit of ``t``). Amplitudes default to 1, phases
+    to 0; with the defaults ``sine_wave(200)`` equals ``np.sin(np.arange(200))`` exactly.
+
+    Args:
+        length: number of samples, >= 1.
+        frequencies, amplitudes, phases: a number or one entry per component.
+        noise: standard deviation of the added noise, >= 0 (0: no random numbers drawn).
+        step: sampling interval, > 0.
+        seed: int or ``numpy.random.Generator`` for the noise; None uses minidl's global
+            generator (seeded by ``minidl.set_seed``).
+
+    Returns:
+        float64 array ``(length,)``.
+    """
+    owner = "sine_wave"
+    length = positive_int(length, "length", owner)
+    freqs = _vector(frequencies, "frequencies", owner)
+    amps = np.ones_like(freqs) if amplitudes is None else _vector(amplitudes, "amplitudes", owner, freqs.size)
+    phs = np.zeros_like(freqs) if phases is None else _vector(phases, "phases", owner, freqs.size)
+    noise = finite_number(noise, "noise", owner, minimum=0.0)
+    step = finite_number(step, "step", owner, minimum=0.0, min_open=True)
+    rng = _generator(seed, owner)
+    t = step * np.arange(length, dtype=np.float64)
+    series = (amps[:, None] * np.sin(freqs[:, None] * t + phs[:, None])).sum(axis=0)
+    if noise > 0.0:
+        series += rng.normal(0.0, noise, size=length)
+    return series
+
+
+# ---- free-running forecast -------------------------------------------------------------------
+class _EvalMode:
+    """Put a layer-like model in eval mode and restore every sub-layer's flag on exit."""
+
+    def __init__(self, model):
+        self.model = model
+        self.saved = []
+
+    def __enter__(self):
+        sublayers = getattr(self.model, "sublayers", None)
+        layers = sublayers() if callable(sublayers) else [self.model]
+        self.saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
+        if callable(getattr(self.model, "eval", None)):
+            self.model.eval()
+        return self
+
+    def __exit__(self, *exc):
+        for layer, flag in self.saved:
+            layer.training = flag
+        return False
+
+
+def _predict_function(model):
+    predict = getattr(model, "predict", None)
+    if callable(predict):
+        return predict
+    forward = getattr(model, "forward", None)
+    if callable(forward):
+        return forward
+    if callable(model):
+        return model
+    raise TypeError(f"forecast: model must have predict(x) or forward(x), or be callable; got {type(model).__name__}")
+
+
+def forecast(model, seed_window, steps):
+    """Free-running autoregressive forecast with a many-to-one model.
+
+    The model maps ``(B, window, F) -> (B, F)``, the value after each window. Starting
+    from ``seed_window``, it predicts the next value, appends it, drops the oldest one and
+    repeats, so from the second step on it reads its own predictions. The whole window is
+    fed at every step, so the model should be stateless (``RNN(stateful=False)``).
+    ``model.predict`` is used when it exists, else ``model.forward`` in eval mode; both
+    under ``minidl.no_grad()``. The model's training flags are restored afterwards.
+
+    Args:
+        model: e.g. ``Sequential([RNN(...), Dense(H, F)])``.
+        seed_window: ``(window,)`` (one feature), ``(window, F)``, or ``(B, window, F)``
+            for ``B`` independent forecasts computed together.
+        steps: number of values to predict, >= 1.
+
+    Returns:
+        ``(steps,)``, ``(steps, F)`` or ``(B, steps, F)`` following the seed's rank, in the
+        seed's float dtype.
+    """
+    owner = "forecast"
+    steps = positive_int(steps, "steps", owner)
+    seed = _as_float(seed_window, "seed_window", owner)
+    if seed.ndim not in (1, 2, 3) or seed.size == 0:
+        raise ValueError(
+            f"{owner}: expected seed_window of shape (window,), (window, F) or (B, window, F), "
+            f"got {fmt_shape(seed.shape)}"
+        )
+    batch = {1: seed[None, :, None], 2: seed[None], 3: seed}[seed.ndim]
+    b, w, f = batch.shape
+    predict = _predict_function(model)
+    buf = np.empty((b, w + steps, f), dtype=seed.dtype)
+    buf[:, :w] = batch
+    with no_grad(), _EvalMode(model):
+        for s in range(steps):  # each step needs the previous prediction: a loop over time
+            pred = np.asarray(predict(np.ascontiguousarray(buf[:, s : s + w])))
+            if pred.shape != (b, f):
+                raise ValueError(
+                    f"{owner}: the model must map (B, window, F) = {fmt_shape((b, w, f))} to (B, F) = "
+                    f"{fmt_shape((b, f))}, got output of shape {fmt_shape(pred.shape)}"
+                )
+            buf[:, w + s] = pred
+    out = buf[:, w:]
+    if seed.ndim == 1:
+        return np.ascontiguousarray(out[0, :, 0])
+    return np.ascontiguousarray(out[0] if seed.ndim == 2 else out)

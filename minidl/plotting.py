@@ -1,0 +1,208 @@
+"""Plots of training histories, predictions and forecasts.
+
+matplotlib is imported inside the functions, so ``import minidl`` never loads it. The
+figures are ``matplotlib.figure.Figure`` objects built without pyplot: no GUI backend is
+needed (headless servers, CI), and no global figure list keeps them alive. Each function
+returns its Figure and, when ``path`` is given, writes it there as PNG.
+"""
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._checks import fmt_shape
+
+__all__ = ["plot_history", "plot_predictions", "plot_forecast", "plot_tbptt"]
+
+
+def _figure(nrows, title, owner):
+    from matplotlib.figure import Figure  # lazy: see the module docstring
+
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"{owner}: title must be a str or None, got {type(title).__name__}")
+    fig = Figure(figsize=(8.0, 2.0 + 2.5 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, 1, sharex=True, squeeze=False)[:, 0]
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def _save(fig, path, owner):
+    if path is not None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"{owner}: path must be a str, a path-like object or None, got {type(path).__name__}")
+        fig.savefig(os.fspath(path), format="png", dpi=100)
+    return fig
+
+
+def _columns(values, name, owner, allow_none=False):
+    """``values`` (n,) or (n, F) as a float64 (n, F) array; None passes through if allowed."""
+    if values is None and allow_none:
+        return None
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: {name} must be a real numeric array, got {type(values).__name__}") from None
+    if arr.ndim not in (1, 2) or arr.shape[0] == 0:
+        raise ValueError(
+            f"{owner}: expected non-empty {name} of shape (n,) or (n, F), got shape {fmt_shape(arr.shape)}"
+        )
+    return arr[:, None] if arr.ndim == 1 else arr
+
+
+def plot_history(history, path=None, title=None):
+    """Plot every per-epoch series of a training history against the epoch (1, 2, ...).
+
+    Args:
+        history: a ``History`` (anything with a ``.history`` dict) or a plain dict
+            ``{name: [value per epoch]}``, e.g. ``{"loss": [...], "val_loss": [...]}``.
+        path: where to write the PNG, or None.
+        title: figure title, or None.
+
+    The y axis is logarithmic when every value is > 0 (losses spanning decades stay
+    readable), linear otherwise (e.g. negative values or NaN).
+
+    Returns:
+        the ``matplotlib.figure.Figure``.
+    """
+    owner = "plot_history"
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, Mapping):
+        raise TypeError(f"{owner}: history must be a History or a dict of lists, got {type(history).__name__}")
+    series = {}
+    for key, values in logs.items():
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{owner}: history[{key!r}] must be a list of numbers, got {values!r}") from None
+        if arr.ndim != 1:
+            raise ValueError(
+                f"{owner}: history[{key!r}] must be a 1-D list of per-epoch values, got shape {fmt_shape(arr.shape)}"
+            )
+        if arr.size:
+            series[str(key)] = arr
+    if not series:
+        raise ValueError(f"{owner}: history has no values to plot, got keys {sorted(map(str, logs))}")
+
+    fig, (ax,) = _figure(1, title, owner)
+    for key, arr in series.items():
+        epochs = np.arange(1, arr.size + 1)
+        ax.plot(epochs, arr, label=key, marker="o" if arr.size <= 30 else None, markersize=3)
+    if all(np.all(arr > 0.0) for arr in series.values()):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss" if all("loss" in k for k in series) else "value")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path, owner)
+
+
+def plot_predictions(y_true, y_pred, path=None, title=None):
+    """Plot targets and predictions sample by sample, one panel per feature.
+
+    Args:
+        y_true, y_pred: the same shape, ``(N,)`` or ``(N, F)``.
+        path, title: as in ``plot_history``.
+
+    Each panel's legend gives the RMSE of that feature.
+
+    Returns:
+        the ``matplotlib.figure.Figure``.
+    """
+    owner = "plot_predictions"
+    true = _columns(y_true, "y_true", owner)
+    pred = _columns(y_pred, "y_pred", owner)
+    if true.shape != pred.shape:
+        raise ValueError(
+            f"{owner}: y_true and y_pred must have the same shape, got {fmt_shape(np.shape(y_true))} "
+            f"and {fmt_shape(np.shape(y_pred))}"
+        )
+    fig, axes = _figure(true.shape[1], title, owner)
+    index = np.arange(true.shape[0])
+    for j, ax in enumerate(axes):
+        rmse = float(np.sqrt(np.mean((pred[:, j] - true[:, j]) ** 2)))
+        ax.plot(index, true[:, j], label="true", linewidth=1.5)
+        ax.plot(index, pred[:, j], label=f"predicted (RMSE {rmse:.4g})", linestyle="--", linewidth=1.5)
+        ax.set_ylabel(f"feature {j}" if true.shape[1] > 1 else "value")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best")
+    axes[-1].set_xlabel("sample")
+    return _save(fig, path, owner)
+
+
+def plot_forecast(truth, forecast, context=None, path=None, title=None):
+    """Plot a free-running forecast against the true continuation, after its seed.
+
+    Args:
+        truth: the actual values over the forecast period, ``(n,)`` or ``(n, F)``, or None
+            when they are unknown.
+        forecast: ``(steps,)`` or ``(steps, F)``, e.g. from ``minidl.data.forecast``.
+        context: the seed window ``(W,)`` or ``(W, F)`` the forecast started from, drawn at
+            steps ``0 .. W-1``; truth and forecast then start at step ``W``. None: they
+            start at 0.
+        path, title: as in ``plot_history``.
+
+    Returns:
+        the ``matplotlib.figure.Figure``.
+    """
+    owner = "plot_forecast"
+    pred = _columns(forecast, "forecast", owner)
+    true = _columns(truth, "truth", owner, allow_none=True)
+    ctx = _columns(context, "context", owner, allow_none=True)
+    n_features = pred.shape[1]
+    for name, arr in (("truth", true), ("context", ctx)):
+        if arr is not None and arr.shape[1] != n_features:
+            raise ValueError(f"{owner}: {name} has {arr.shape[1]} feature(s) but forecast has {n_features}")
+
+    start = 0 if ctx is None else ctx.shape[0]
+    fig, axes = _figure(n_features, title, owner)
+    for j, ax in enumerate(axes):
+        if ctx is not None:
+            ax.plot(np.arange(start), ctx[:, j], color="0.35", label="context (seed)")
+            ax.axvline(start - 0.5, color="0.6", linestyle=":", linewidth=1)
+        if true is not None:
+            ax.plot(start + np.arange(true.shape[0]), true[:, j], color="C0", label="truth")
+        ax.plot(start + np.arange(pred.shape[0]), pred[:, j], color="C1", linestyle="--", label="forecast")
+        ax.set_ylabel(f"feature {j}" if n_features > 1 else "value")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best")
+    axes[-1].set_xlabel("step")
+    return _save(fig, path, owner)
+
+
+def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
+    """Draw the TBPTT(k1, k2) schedule over ``T`` steps, one row per update.
+
+    Dark cells are the chunk ``[p, e)`` whose outputs enter the loss, light cells the
+    earlier steps of the window ``[s, e)`` the gradient also flows through, and the
+    dot the stored state the window starts from. The schedule is the trainer's own
+    (``minidl.training.schedule.tbptt_windows``).
+
+    Returns:
+        the ``matplotlib.figure.Figure``.
+    """
+    from matplotlib.patches import Rectangle
+
+    from .training.schedule import tbptt_windows
+
+    owner = "plot_tbptt"
+    windows = tbptt_windows(T, k1, k2)
+    fig, (ax,) = _figure(1, title or f"TBPTT(k1={k1 or T}, k2={k2 or k1 or T}) over T={T} steps", owner)
+    fig.set_size_inches(max(6.0, 0.45 * T + 2.0), 1.2 + 0.45 * len(windows))
+    for row, (s, p, e) in enumerate(windows):
+        y = len(windows) - 1 - row
+        for t in range(s, e):
+            chunk = t >= p
+            ax.add_patch(Rectangle((t, y + 0.1), 0.95, 0.8, facecolor="tab:blue", alpha=0.9 if chunk else 0.3,
+                                   edgecolor="none"))
+        ax.plot([s], [y + 0.5], "o", color="black", markersize=4)
+        ax.text(T + 0.2, y + 0.5, f"update {row + 1}: forward {s}..{e - 1}, loss on {p}..{e - 1}", va="center", fontsize=8)
+    ax.set_xlim(-0.3, T + 0.1 + 0.3 * T)
+    ax.set_ylim(0, len(windows))
+    ax.set_yticks([])
+    ax.set_xticks([t + 0.475 for t in range(T)], labels=[str(t) for t in range(T)])
+    ax.set_xlabel("time step")
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    return _save(fig, path, owner)
