@@ -1,0 +1,264 @@
+"""TBPTTTrainer: Williams & Peng's truncated backpropagation through time, TBPTT(k1, k2)."""
+
+import math
+
+import numpy as np
+
+from .._checks import as_float_array, fmt_shape, positive_int
+from .._grad_mode import no_grad
+from .._random import get_rng
+from ..layers.base import Layer
+from .callbacks import CallbackList
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import History
+from .progress import Progress
+from .schedule import tbptt_windows
+
+
+def recurrent_layers(model):
+    """The sub-layers of ``model`` that carry state (they have ``set_state`` and ``state_at``)."""
+    return [l for l in model.sublayers() if callable(getattr(l, "set_state", None)) and callable(getattr(l, "state_at", None))]
+
+
+class TBPTTTrainer:
+    """Trains a sequence model with truncated backpropagation through time.
+
+    Args:
+        model: a ``Layer`` (usually ``Sequential``) mapping ``x: (B, T, F)`` to
+            ``(B, T, out)`` (many-to-many) or ``(B, out)`` (many-to-one).
+        loss: a ``Loss`` (``forward(pred, target) -> float``, ``backward()``).
+        optimizer: an ``Optimizer`` built on the model's parameters.
+        clipper: optional ``GradientClipper`` applied before every step.
+        k1: steps between updates (chunk length); default the whole sequence.
+        k2: steps backpropagated through at each update, ``k2 >= k1``; default ``k1``.
+        seed: seed of the trainer's own generator (shuffling); default drawn from
+            the generator seeded by ``minidl.set_seed``.
+
+    Each mini-batch starts from a zero state and is processed in chunks of ``k1``
+    steps. At the end ``e`` of a chunk that began at ``p``, the steps
+    ``[max(0, e-k2), e)`` run forward from the state stored at ``max(0, e-k2)``
+    (a constant), the loss is taken on the outputs of ``[p, e)``, and the gradient
+    of that loss through the whole window makes one clipped optimizer step. States
+    are stored from the most recent forward through each step; the state reached
+    at ``e`` carries on. Many-to-one targets ``y: (B, out)`` give one update per
+    batch on the last output, backpropagated through the last ``k2`` steps (all
+    steps when ``k2`` is not given; ``k1`` plays no part); the steps before run
+    forward without keeping history.
+    """
+
+    def __init__(self, model, loss, optimizer, clipper=None, k1=None, k2=None, seed=None):
+        if not isinstance(model, Layer):
+            raise TypeError(f"TBPTTTrainer: model must be a Layer (e.g. Sequential), got {type(model).__name__}")
+        for name, obj, methods in (("loss", loss, ("forward", "backward")), ("optimizer", optimizer, ("step", "zero_grad"))):
+            if not all(callable(getattr(obj, m, None)) for m in methods):
+                raise TypeError(f"TBPTTTrainer: {name} must have {' and '.join(methods)}, got {type(obj).__name__}")
+        if clipper is not None and not callable(clipper):
+            raise TypeError(f"TBPTTTrainer: clipper must be a GradientClipper or None, got {type(clipper).__name__}")
+        self.k1 = None if k1 is None else positive_int(k1, "k1", "TBPTTTrainer")
+        self.k2 = None if k2 is None else positive_int(k2, "k2", "TBPTTTrainer")
+        if self.k1 is not None and self.k2 is not None and self.k2 < self.k1:
+            raise ValueError(f"TBPTTTrainer: k2 must be >= k1, got k1={self.k1}, k2={self.k2}")
+        if seed is None:
+            seed = int(get_rng().integers(2**63))
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise TypeError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed!r}")
+        self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
+        self.rng = np.random.default_rng(int(seed))
+        self.epoch = 0
+        self.stop_training = False
+        self.history = History()
+        self._params = model.parameters()
+        self._rnns = recurrent_layers(model)
+
+    # ---- public ------------------------------------------------------------------
+    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1):
+        """Train for ``epochs`` more epochs; returns a ``History`` of this call.
+
+        Shapes: ``x: (N, T, F)``; ``y: (N, T, out)`` (many-to-many) or ``(N, out)``
+        (many-to-one). The last batch may be smaller and the last chunk shorter.
+        """
+        x, y = self._check_data(x, y, "x", "y")
+        epochs = positive_int(epochs, "epochs", "fit") if epochs != 0 else 0
+        batch_size = positive_int(batch_size, "batch_size", "fit")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("fit: validation_data must be a tuple (x_val, y_val)")
+            vx, vy = self._check_data(*validation_data, "validation x", "validation y")
+        if y.ndim == 3 and self.k1 is None and self.k2 is not None and self.k2 < x.shape[1]:
+            raise ValueError(
+                f"fit: many-to-many training with k2={self.k2} needs k1 <= k2, but k1 defaults to the whole "
+                f"sequence ({x.shape[1]} steps); pass k1"
+            )
+        if not isinstance(shuffle, bool):
+            raise TypeError(f"fit: shuffle must be a bool, got {shuffle!r}")
+        n = len(x)
+        n_batches = math.ceil(n / batch_size)
+        progress = Progress(verbose, self.epoch + epochs, n_batches)
+        cbs = CallbackList(callbacks, self)
+        history = History()
+        self.history = history
+        self.stop_training = False
+        self.model.train()
+        cbs.on_train_begin()
+        try:
+            for _ in range(epochs):
+                epoch = self.epoch
+                cbs.on_epoch_begin(epoch)
+                progress.epoch_begin(epoch, epoch + 1)
+                order = self.rng.permutation(n) if shuffle else None
+                total, count = 0.0, 0
+                for b in range(n_batches):
+                    cbs.on_batch_begin(b)
+                    sel = slice(b * batch_size, (b + 1) * batch_size)
+                    idx = sel if order is None else order[sel]
+                    loss_sum, elems = self._train_batch(x[idx], y[idx], epoch, b)
+                    total, count = total + loss_sum, count + elems
+                    progress.batch_end(total / count)
+                    cbs.on_batch_end(b, {"loss": loss_sum / elems})
+                    if self.stop_training:
+                        break
+                logs = {"loss": total / count}
+                if validation_data is not None:
+                    logs["val_loss"] = self.evaluate(vx, vy, batch_size=batch_size)
+                    self.model.train()
+                self.epoch += 1
+                cbs.on_epoch_end(epoch, logs)
+                history.record(epoch, logs)
+                progress.epoch_end(epoch + 1, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end()
+        finally:
+            progress.close()
+            self._reset_states()
+        return history
+
+    def evaluate(self, x, y, batch_size=None):
+        """Loss over ``(x, y)`` on whole sequences (no truncation), eval mode, no history.
+
+        Returns the mean over all batches, weighted by batch size.
+        """
+        x, y = self._check_data(x, y, "x", "y")
+        batch_size = len(x) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
+        was_training = self.model.training
+        self.model.eval()
+        total = 0.0
+        try:
+            with no_grad():
+                for start in range(0, len(x), batch_size):
+                    xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+                    self._reset_states()
+                    out = self.model.forward(xb)
+                    total += float(self.loss.forward(out, yb)) * len(xb)
+        finally:
+            self._reset_states()
+            self.model.train(was_training)
+        return total / len(x)
+
+    def save_checkpoint(self, path):
+        """Save weights, optimizer state, epoch count and generator state to ``path`` (npz + JSON).
+
+        Training N epochs, saving, loading into a fresh trainer and training M more
+        gives bit-identical weights to N+M epochs in one go. The write is atomic.
+        """
+        save_checkpoint(self, path)
+
+    def load_checkpoint(self, path):
+        """Restore what ``save_checkpoint`` stored; a file that does not fit raises ``ValueError``."""
+        load_checkpoint(self, path)
+
+    # ---- one mini-batch ------------------------------------------------------------
+    def _train_batch(self, xb, yb, epoch, batch):
+        """Run the updates of one mini-batch; returns (sum of chunk losses * elements, elements)."""
+        self._reset_states()
+        if yb.ndim == 2:
+            return self._many_to_one(xb, yb, epoch, batch)
+        windows = tbptt_windows(xb.shape[1], self.k1, self.k2)
+        total, count = 0.0, 0
+        start_state = None  # the stored state at the window start; None is the zero state
+        for n, (s, p, e) in enumerate(windows):
+            self._set_states(start_state)
+            out = self.model.forward(xb[:, s:e])
+            if out.ndim != 3 or out.shape[1] != e - s:
+                raise ValueError(
+                    f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
+                    "use return_sequences=True on the last RNN"
+                )
+            loss = self._loss(out[:, p - s:], yb[:, p:e], epoch, batch)
+            g = np.zeros_like(out)
+            g[:, p - s:] = self.loss.backward()
+            self._update(g, epoch, batch)
+            elems = yb[:, p:e].size
+            total, count = total + loss * elems, count + elems
+            if n + 1 < len(windows):
+                # the next window starts within (s, e]: its state comes from this forward, the most recent
+                s_next = windows[n + 1][0]
+                start_state = None if s_next == 0 else [r.state_at(s_next - s) for r in self._rnns]
+        return total, count
+
+    def _many_to_one(self, xb, yb, epoch, batch):
+        T = xb.shape[1]
+        s = 0 if self.k2 is None else max(0, T - self.k2)
+        if s > 0:
+            with no_grad():
+                self.model.forward(xb[:, :s])
+            self._set_states([r.state_at(s) for r in self._rnns])
+        out = self.model.forward(xb[:, s:])
+        loss = self._loss(out, yb, epoch, batch)
+        self._update(self.loss.backward(), epoch, batch)
+        return loss * yb.size, yb.size
+
+    def _loss(self, pred, target, epoch, batch):
+        loss = float(self.loss.forward(pred, target))
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"fit: the loss is {loss} at epoch {epoch + 1}, batch {batch + 1}; "
+                "training stopped and the model keeps the weights of the last finite update"
+            )
+        return loss
+
+    def _update(self, grad_out, epoch, batch):
+        for p in self._params:
+            p.grad[...] = 0
+        self.model.backward(grad_out)
+        if self.clipper is not None:
+            norm = float(self.clipper(self._params))
+        else:
+            norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self._params))
+        if not math.isfinite(norm):
+            raise FloatingPointError(
+                f"fit: the gradient norm is {norm} at epoch {epoch + 1}, batch {batch + 1}; "
+                "training stopped before the update and the model keeps its last finite weights"
+            )
+        self.optimizer.step()
+
+    # ---- helpers -----------------------------------------------------------------------
+    def _set_states(self, states):
+        for i, r in enumerate(self._rnns):
+            r.set_state(None if states is None else states[i])
+
+    def _reset_states(self):
+        for r in self._rnns:
+            r.reset_states()
+
+    def _check_data(self, x, y, xname, yname):
+        dtype = self.model.dtype
+        x = as_float_array(x, xname, "fit", dtype)
+        y = as_float_array(y, yname, "fit", dtype)
+        if x.ndim != 3:
+            raise ValueError(f"fit: {xname} must be (batch, time, features), got shape {fmt_shape(x.shape)}")
+        if y.ndim not in (2, 3):
+            raise ValueError(
+                f"fit: {yname} must be (batch, out) for many-to-one or (batch, time, out) for many-to-many, "
+                f"got shape {fmt_shape(y.shape)}"
+            )
+        if len(x) != len(y):
+            raise ValueError(f"fit: {xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}")
+        if x.size == 0 or y.size == 0:
+            raise ValueError(f"fit: {xname} and {yname} must not be empty, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}")
+        if y.ndim == 3 and y.shape[1] != x.shape[1]:
+            raise ValueError(f"fit: {yname} has {y.shape[1]} steps but {xname} has {x.shape[1]} (many-to-many needs the same)")
+        for name, arr in ((xname, x), (yname, y)):
+            if not np.isfinite(arr).all():
+                raise ValueError(f"fit: {name} contains NaN or infinite values")
+        return x, y
