@@ -173,7 +173,7 @@ CASES = [
         "cell_rank1",
         lambda: mdl.GRUCell(3, 4).forward(np.zeros(3)),
         ValueError,
-        r"GRUCell\(input_size=3.*expected input \(batch, 3\), got shape \(3\)",
+        r"GRUCell\(input_size=3.*expected input \(batch, 3\), got shape \(3,\)",
     ),
     (
         "cell_string",

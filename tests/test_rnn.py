@@ -170,7 +170,7 @@ def test_state_api(float64, rng):
     [
         ((np.zeros((2, 4)), np.zeros((2, 3))), r"state\[0\] expected shape \(batch, 3\), got \(2, 4\)"),
         ((np.zeros((2, 3)), np.zeros((3, 3))), r"state\[1\] expected shape \(batch, 3\), got \(3, 3\)"),
-        ((np.zeros(3), np.zeros(3)), r"state\[0\] expected shape \(batch, 3\), got \(3\)"),
+        ((np.zeros(3), np.zeros(3)), r"state\[0\] expected shape \(batch, 3\), got \(3,\)"),
         ((np.zeros((2, 3)),), r"tuple of 2 arrays"),
         (np.zeros((2, 3)), r"tuple of 2 arrays"),
     ],

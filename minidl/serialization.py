@@ -1,0 +1,266 @@
+"""Saving and loading: numpy arrays plus JSON metadata in one npz file, never pickle.
+
+File layout (an ordinary ``.npz`` zip archive, readable with ``np.load``)::
+
+    <name>.npy        one member per array, under the name it was given
+    __config__.npy    a 0-d unicode array holding the JSON header:
+                      {"format": ..., "format_version": ..., "minidl_version": ..., **meta}
+
+``write_archive`` / ``read_archive`` are the reusable machinery (model files and
+trainer checkpoints both use them); ``save_model`` / ``load_model`` implement the
+model format ``"minidl-model"`` on top of them.
+
+Safety: files are read with ``allow_pickle=False`` only, so a member holding a
+pickled object array is refused before any of its code can run. Writes are
+atomic: the archive goes to a temporary file in the destination folder, which
+then replaces the destination with ``os.replace``, so a failed save leaves an
+existing file intact.
+"""
+
+import json
+import os
+import secrets
+import zipfile
+import zlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._dtype import as_float_dtype, get_default_dtype, set_default_dtype
+from ._random import get_rng
+from .layers.base import layer_class
+
+CONFIG_KEY = "__config__"
+MODEL_FORMAT = "minidl-model"
+MODEL_FORMAT_VERSION = 1
+_RESERVED_NAMES = (CONFIG_KEY, "file", "allow_pickle")  # the JSON member, np.savez's own arguments
+_HEADER_KEYS = ("format", "format_version", "minidl_version")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # local file header, empty archive
+_NUMERIC_KINDS = "biufc"
+
+
+# ---- generic archive machinery -----------------------------------------------------
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"a value of type {type(value).__name__}")
+
+
+def write_archive(path, arrays, meta, format_name, format_version=1):
+    """Atomically write ``arrays`` and the JSON-able ``meta`` to the npz file ``path``.
+
+    Args:
+        path: destination (str or path-like), used as is (no suffix is added).
+        arrays: ``{name: ndarray}`` of numeric arrays; names are npz member names.
+        meta: JSON-able dict stored in the ``__config__`` member together with
+            ``format`` (= ``format_name``), ``format_version`` and ``minidl_version``.
+
+    Raises ``TypeError`` for a non-numeric array or non-JSON metadata (nothing is
+    written), ``OSError`` when the file cannot be written (an existing file at
+    ``path`` is then left unchanged).
+    """
+    from . import __version__
+
+    path = os.fspath(path)
+    where = f"write_archive({path!r})"
+    if not isinstance(arrays, Mapping) or not isinstance(meta, Mapping):
+        raise TypeError(f"{where}: arrays and meta must be dicts, got {type(arrays).__name__}, {type(meta).__name__}")
+    members = {}
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name or name in _RESERVED_NAMES:
+            raise ValueError(f"{where}: bad array name {name!r} (a non-empty str, not one of {_RESERVED_NAMES})")
+        arr = np.asarray(value)
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"{where}: array {name!r} must be numeric, got dtype {arr.dtype} (pickle is never used)")
+        members[name] = arr
+    reserved = [k for k in _HEADER_KEYS if k in meta]
+    if reserved:
+        raise ValueError(f"{where}: meta must not set the reserved keys {reserved}")
+    header = {"format": format_name, "format_version": format_version, "minidl_version": __version__, **meta}
+    try:
+        text = json.dumps(header, default=_json_default)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{where}: the metadata is not JSON serializable: {err}") from None
+    members[CONFIG_KEY] = np.array(text)
+    _atomic_savez(path, members)
+
+
+def _atomic_savez(path, members):
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide, as open() would
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            # a file object, not a name: np.savez would append ".npz" to a name
+            np.savez(f, allow_pickle=False, **members)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_archive(path, expected_format, supported_versions=(1,)):
+    """Read a file written by ``write_archive``: returns ``(arrays, meta)``.
+
+    ``arrays`` is ``{name: ndarray}`` (numeric arrays only); ``meta`` is the whole
+    JSON header, including ``format``, ``format_version`` and ``minidl_version``.
+
+    Raises ``FileNotFoundError`` (an ``OSError``) for a missing file, and
+    ``ValueError`` naming ``path`` when the file is not an npz archive, is
+    truncated or corrupt, holds a pickled (object) array, lacks the JSON header,
+    or has another format name or an unsupported format version.
+    """
+    path = os.fspath(path)
+    where = f"cannot read {path!r}"
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if magic not in _ZIP_MAGIC:
+            what = "an empty file" if not magic else "not an npz (zip) archive"
+            if magic.startswith(b"\x93NUM"):
+                what = "a single .npy array, not an npz archive"
+            raise ValueError(f"{where}: {what}")
+        f.seek(0)
+        try:
+            with np.load(f, allow_pickle=False) as npz:
+                names = list(npz.files)
+                loaded = {name: _read_member(npz, name, where) for name in names}
+        except ValueError as err:
+            if str(err).startswith(where):
+                raise
+            raise ValueError(f"{where}: the archive is corrupt ({err})") from None
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError) as err:
+            raise ValueError(f"{where}: the archive is truncated or corrupt ({type(err).__name__}: {err})") from None
+    if CONFIG_KEY not in loaded:
+        raise ValueError(f"{where}: no {CONFIG_KEY!r} entry; not a minidl file")
+    meta = _parse_header(loaded.pop(CONFIG_KEY), where)
+    fmt, version = meta.get("format"), meta.get("format_version")
+    if fmt != expected_format:
+        raise ValueError(f"{where}: expected a {expected_format!r} file, got format {fmt!r}")
+    if isinstance(version, bool) or not isinstance(version, int) or version not in supported_versions:
+        raise ValueError(
+            f"{where}: unsupported format_version {version!r} of {fmt!r} "
+            f"(this minidl reads {', '.join(map(str, supported_versions))}); minidl_version {meta.get('minidl_version')!r}"
+        )
+    for name, arr in loaded.items():
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"{where}: entry {name!r} has non-numeric dtype {arr.dtype}")
+    return loaded, meta
+
+
+def _read_member(npz, name, where):
+    try:
+        value = npz[name]
+    except ValueError as err:  # numpy refuses object arrays before unpickling anything
+        if "pickle" in str(err):
+            raise ValueError(f"{where}: entry {name!r} holds pickled objects; refused (pickle is never loaded)") from None
+        raise ValueError(f"{where}: entry {name!r} is corrupt ({err})") from None
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"{where}: entry {name!r} is not a .npy array")
+    return value
+
+
+def _parse_header(arr, where):
+    if arr.dtype.kind == "U" and arr.ndim == 0:
+        text = str(arr)
+    elif arr.dtype == np.uint8 and arr.ndim == 1:
+        try:
+            text = arr.tobytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{where}: {CONFIG_KEY!r} is not UTF-8 text ({err})") from None
+    else:
+        raise ValueError(
+            f"{where}: {CONFIG_KEY!r} must be JSON text (a unicode string or uint8 bytes), "
+            f"got dtype {arr.dtype} shape {arr.shape}"
+        )
+    try:
+        meta = json.loads(text)
+    except ValueError as err:
+        raise ValueError(f"{where}: {CONFIG_KEY!r} is not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: {CONFIG_KEY!r} must be a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+# ---- the model format -----------------------------------------------------------------
+def save_model(model, path):
+    """Write ``model`` (a ``Sequential``) to ``path``: its state dict and its config.
+
+    See ``Sequential.save``.
+    """
+    where = f"{type(model).__name__}.save({os.fspath(path)!r})"
+    walked = sum(1 for _ in model._walk_parameters(""))
+    if walked != len(model.named_parameters()):
+        raise ValueError(f"{where}: the model shares parameters between layers; its config cannot express that")
+    for layer in model.sublayers():
+        name = type(layer).__name__
+        try:
+            registered = layer_class(name)
+        except ValueError:
+            registered = None
+        if registered is not type(layer):
+            raise ValueError(
+                f"{where}: another layer class is registered under the name {name!r}; "
+                "load_model would rebuild that one. Give the class a unique name."
+            )
+    config = model.get_config()
+    for i, spec in enumerate(config["layers"]):
+        try:
+            json.dumps(spec, default=_json_default)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{where}: layers[{i}] ({spec['class_name']}) has a config that is not JSON: {err}") from None
+    meta = {"dtype": str(np.dtype(model.dtype)), "model": config}
+    write_archive(path, model.state_dict(), meta, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+
+
+def load_model(path):
+    """Rebuild the ``Sequential`` saved with ``model.save(path)``.
+
+    Layers are rebuilt from their class names (the classes must be defined, i.e.
+    imported) and configs; parameters get the saved values and dtypes exactly.
+    Loading draws no numbers from minidl's random generator.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
+    ``path`` and the problem for anything else that is wrong with it.
+    """
+    from .model import Sequential
+
+    arrays, meta = read_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,))
+    where = f"load_model({os.fspath(path)!r})"
+    try:
+        if not isinstance(meta.get("dtype"), str):
+            raise TypeError(f"expected 'float32' or 'float64', got {meta.get('dtype')!r}")
+        dtype = as_float_dtype(meta["dtype"], "dtype")
+    except TypeError as err:
+        raise ValueError(f"{where}: bad dtype in the header: {err}") from None
+    if "model" not in meta:
+        raise ValueError(f"{where}: the header has no 'model' entry")
+
+    rng = get_rng()
+    rng_state, previous_dtype = rng.bit_generator.state, get_default_dtype()
+    set_default_dtype(dtype)
+    try:
+        model = Sequential.from_config(meta["model"])
+    except (ValueError, TypeError, KeyError) as err:
+        raise ValueError(f"{where}: cannot rebuild the model: {err}") from None
+    finally:
+        set_default_dtype(previous_dtype)
+        rng.bit_generator.state = rng_state  # the throwaway initial weights leave no trace
+
+    params = dict(model.named_parameters())
+    for name, arr in arrays.items():
+        if name in params and arr.dtype.kind == "f" and arr.dtype != params[name].data.dtype:
+            try:
+                params[name]._astype(as_float_dtype(arr.dtype))
+            except TypeError as err:
+                raise ValueError(f"{where}: entry {name!r}: {err}") from None
+    try:
+        model.load_state_dict(arrays)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the parameters do not match the architecture: {err}") from None
+    return model
