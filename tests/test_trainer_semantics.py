@@ -86,3 +86,37 @@ def test_k1_plays_no_part_in_many_to_one():
     _, b = run_both([("rnn", 3)], T=6, k1=2, k2=4, many_to_many=False)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+class StepOnlyGRU(mdl.GRUCell):
+    """A GRU that runs through the generic step interface of Cell (no fast path), as a user's cell would."""
+
+    def step(self, x, state):
+        _, new_state, cache = mdl.GRUCell.forward_sequence(self, x[None], state)
+        return new_state, cache
+
+    def step_backward(self, dstate, cache):
+        dxs, dstate0 = mdl.GRUCell.backward_sequence(self, None, dstate, cache)
+        return dxs[0], dstate0
+
+    forward_sequence = mdl.Cell.forward_sequence
+    backward_sequence = mdl.Cell.backward_sequence
+    state_at = mdl.Cell.state_at
+
+
+@pytest.mark.parametrize("k1,k2,seq", [(2, 4, True), (3, 3, True), (None, 4, False)])
+def test_a_step_only_cell_trains_like_the_builtin(k1, k2, seq):
+    """A cell with only step/step_backward gets exactly the updates of the built-in fast path."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 7, 2))
+    y = rng.standard_normal((4, 7, 1) if seq else (4, 1))
+    results = []
+    for cell_cls in (mdl.GRUCell, StepOnlyGRU):
+        mdl.set_seed(3)
+        model = mdl.Sequential([mdl.RNN(cell_cls(2, 3), return_sequences=True),
+                                mdl.RNN(mdl.LSTMCell(3, 3), return_sequences=seq), mdl.Dense(3, 1)])
+        trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.SGD(model.parameters(), lr=0.2), k1=k1, k2=k2, seed=0)
+        trainer.fit(x, y, epochs=2, batch_size=3, verbose=0)
+        results.append(model.state_dict())
+    for name in results[0]:
+        np.testing.assert_allclose(results[1][name], results[0][name], rtol=0, atol=1e-12, err_msg=name)
