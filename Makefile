@@ -14,8 +14,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# One BLAS thread in tests: they time nothing, and small matmuls with two threads on a
+# shared two-core machine are many times slower when the other core is busy.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 example-sine: $(STAMP)
 	$(BIN)/python examples/sine.py

@@ -6,6 +6,7 @@ import numpy as np
 
 from .._checks import fmt_shape
 from .._dtype import as_float_dtype, get_default_dtype
+from .._random import get_rng
 from ..parameter import Parameter
 
 _LAYER_TYPES = {}
@@ -54,6 +55,16 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Shape of the output for an input of ``input_shape`` (None for unknown sizes)."""
         return tuple(input_shape)
+
+    def add_weight(self, name, shape, bound):
+        """Create a ``Parameter`` named ``name`` drawn from ``U(-bound, bound)``.
+
+        The draw uses the generator seeded by ``minidl.set_seed`` and the default
+        dtype, so a model built twice after the same seed is identical. Assign the
+        result to an attribute of the same name (``self.kernel = self.add_weight("kernel", ...)``).
+        """
+        data = get_rng().uniform(-bound, bound, shape).astype(get_default_dtype())
+        return Parameter(data, name)
 
     # ---- structure ---------------------------------------------------------------
     def children(self):

@@ -3,9 +3,6 @@
 import numpy as np
 
 from .._checks import as_float_array, fmt_shape, positive_int
-from .._dtype import get_default_dtype
-from .._random import get_rng
-from ..parameter import Parameter
 from .base import Layer
 
 
@@ -49,11 +46,9 @@ class Cell(Layer):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size}
 
     def add_weight(self, name, shape, bound=None):
-        """Create a Parameter drawn from ``U(-bound, bound)`` (default ``1/sqrt(hidden_size)``)."""
-        if bound is None:
-            bound = 1.0 / np.sqrt(self.hidden_size)
-        data = get_rng().uniform(-bound, bound, shape).astype(get_default_dtype())
-        return Parameter(data, name)
+        """Create a Parameter drawn from ``U(-bound, bound)``, by default ``bound = 1/sqrt(hidden_size)``
+        (PyTorch's initialization of recurrent cells)."""
+        return super().add_weight(name, shape, 1.0 / np.sqrt(self.hidden_size) if bound is None else bound)
 
     def initial_state(self, batch_size, dtype=None):
         """Zero state: a tuple of ``(batch_size, n)`` arrays."""

@@ -151,44 +151,50 @@ class LSTMCell(_BuiltinCell):
         self.kernel = self.add_weight("kernel", (self.input_size, 4 * H))
         self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, 4 * H))
         self.bias = self.add_weight("bias", (4 * H,))
-        # tanh(scale * z) gives tanh(z/2) on the sigmoid blocks, tanh(z) on g.
-        self._scale = None
 
     @property
     def state_size(self):
         return (self.hidden_size, self.hidden_size)
 
-    def _gate_scale(self, dtype):
+    def _affine(self, dtype):
+        """(scale, shift) with ``act(z) = tanh(scale * z) * scale' + shift`` per gate column.
+
+        ``scale`` is 1/2 on the sigmoid blocks (i, f, o) and 1 on g; after the tanh,
+        the sigmoid blocks are mapped by ``t * 0.5 + 0.5`` and g is left alone.
+        """
         H = self.hidden_size
-        if self._scale is None or self._scale.dtype != dtype:
-            s = np.full(4 * H, 0.5, dtype)
-            s[2 * H:3 * H] = 1.0
-            self._scale = s
-        return self._scale
+        scale = np.full(4 * H, 0.5, dtype)
+        scale[2 * H:3 * H] = 1.0
+        shift = np.full(4 * H, 0.5, dtype)
+        shift[2 * H:3 * H] = 0.0
+        return scale, shift
 
     def forward_sequence(self, xs, state, keep_history=True):
         T, B, _ = xs.shape
         H = self.hidden_size
-        z = _project(xs, self.kernel.data, self.bias.data)  # becomes the gate activations
-        U = self.recurrent_kernel.data
-        scale = self._gate_scale(z.dtype)
-        hs = np.empty((T + 1, B, H), z.dtype)
-        cs = np.empty((T + 1, B, H), z.dtype)
-        tc = np.empty((T if keep_history else 1, B, H), z.dtype)
+        dtype = self.kernel.data.dtype
+        scale, shift = self._affine(dtype)
+        # Scaling the weights once lets one tanh per step give all four activations.
+        z = _project(xs, self.kernel.data * scale, self.bias.data * scale)  # becomes the gate activations
+        U = self.recurrent_kernel.data * scale
+        hs = np.empty((T + 1, B, H), dtype)
+        cs = np.empty((T + 1, B, H), dtype)
+        tc = np.empty((T if keep_history else 1, B, H), dtype)
+        rec = np.empty((B, 4 * H), dtype)
+        ig = np.empty((B, H), dtype)
         hs[0], cs[0] = state
         for t in range(T):
             zt = z[t]
-            zt += hs[t] @ U
-            zt *= scale
+            np.matmul(hs[t], U, out=rec)
+            zt += rec
             np.tanh(zt, out=zt)
-            sig = (zt[:, :2 * H], zt[:, 3 * H:])
-            for s in sig:
-                s += 1.0
-                s *= 0.5
+            zt *= scale
+            zt += shift
             i, f, g, o = zt[:, :H], zt[:, H:2 * H], zt[:, 2 * H:3 * H], zt[:, 3 * H:]
             c = cs[t + 1]
             np.multiply(f, cs[t], out=c)
-            c += i * g
+            np.multiply(i, g, out=ig)
+            c += ig
             tct = tc[t if keep_history else 0]
             np.tanh(c, out=tct)
             np.multiply(o, tct, out=hs[t + 1])
@@ -199,21 +205,31 @@ class LSTMCell(_BuiltinCell):
         xs, hs, cs, gates, tc = cache["xs"], cache["hs"], cache["cs"], cache["gates"], cache["tc"]
         T = xs.shape[0]
         H = self.hidden_size
+        # Local derivatives of all steps at once (large arrays, few calls); the loop
+        # below then only multiplies by the incoming dh and dc.
+        i, f, g, o = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:3 * H], gates[..., 3 * H:]
+        q = np.empty_like(gates)  # dz = [dc, dc, dc, dh] * q
+        np.multiply(g, i * (1 - i), out=q[..., :H])
+        np.multiply(cs[:-1], f * (1 - f), out=q[..., H:2 * H])
+        np.multiply(i, 1 - g * g, out=q[..., 2 * H:3 * H])
+        np.multiply(tc, o * (1 - o), out=q[..., 3 * H:])
+        a = o * (1 - tc * tc)  # dc += dh * a
         U_T = self.recurrent_kernel.data.T
         dz = np.empty_like(gates)
         dh, dc = dstate
+        dc = dc.copy()
+        tmp = np.empty_like(dc)
         for t in range(T - 1, -1, -1):
             if dhs is not None:
                 dh = dh + dhs[t]
-            gt, tct = gates[t], tc[t]
-            i, f, g, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
-            dc = dc + dh * o * (1 - tct * tct)
-            d = dz[t]
-            np.multiply(dc, g * i * (1 - i), out=d[:, :H])
-            np.multiply(dc, cs[t] * f * (1 - f), out=d[:, H:2 * H])
-            np.multiply(dc, i * (1 - g * g), out=d[:, 2 * H:3 * H])
-            np.multiply(dh, tct * o * (1 - o), out=d[:, 3 * H:])
-            dc = dc * f
+            np.multiply(dh, a[t], out=tmp)
+            dc += tmp
+            qt, d = q[t], dz[t]
+            np.multiply(dc, qt[:, :H], out=d[:, :H])
+            np.multiply(dc, qt[:, H:2 * H], out=d[:, H:2 * H])
+            np.multiply(dc, qt[:, 2 * H:3 * H], out=d[:, 2 * H:3 * H])
+            np.multiply(dh, qt[:, 3 * H:], out=d[:, 3 * H:])
+            dc *= f[t]
             dh = d @ U_T
         self.bias.grad += dz.sum(axis=(0, 1))
         dxs = _accumulate_weights(self, xs, hs[:-1], dz)

@@ -3,10 +3,7 @@
 import numpy as np
 
 from .._checks import as_float_array, check_last_dim, positive_int
-from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
-from .._random import get_rng
-from ..parameter import Parameter
 from .base import Layer
 
 
@@ -34,11 +31,9 @@ class Dense(Layer):
         self.out_features = positive_int(out_features, "out_features", "Dense")
         if not isinstance(bias, bool):
             raise TypeError(f"Dense: bias must be a bool, got {bias!r}")
-        dtype = get_default_dtype()
         bound = 1.0 / np.sqrt(self.in_features)
-        rng = get_rng()
-        self.kernel = Parameter(rng.uniform(-bound, bound, (self.in_features, self.out_features)).astype(dtype), "kernel")
-        self.bias = Parameter(rng.uniform(-bound, bound, self.out_features).astype(dtype), "bias") if bias else None
+        self.kernel = self.add_weight("kernel", (self.in_features, self.out_features), bound)
+        self.bias = self.add_weight("bias", (self.out_features,), bound) if bias else None
         self._x = None
 
     def get_config(self):
