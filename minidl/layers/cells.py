@@ -50,6 +50,29 @@ class _BuiltinCell(Cell):
     def state_at(self, cache, t):
         return tuple(arr[t] for arr in cache["states"])
 
+    def _scratch(self, name, shape, dtype):
+        """A scratch array for backward, kept between calls.
+
+        Fresh multi-megabyte temporaries cost page faults on every call (several
+        milliseconds per backward here); these never leave ``backward_sequence``.
+        """
+        ws = self.__dict__.setdefault("_workspace", {})
+        arr = ws.get(name)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = ws[name] = np.empty(shape, dtype)
+        return arr
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        clone = copy.copy(self)
+        memo[id(self)] = clone
+        for k, v in self.__dict__.items():
+            if k != "_workspace":
+                clone.__dict__[k] = copy.deepcopy(v, memo)
+        clone.__dict__.pop("_workspace", None)
+        return clone
+
 
 class RNNCell(_BuiltinCell):
     """Elman cell: ``h' = act(x @ kernel + h @ recurrent_kernel + bias)``.
@@ -88,12 +111,17 @@ class RNNCell(_BuiltinCell):
             return sigmoid(a, out=out)
         return np.maximum(a, 0, out=out)
 
-    def _act_grad(self, h, g):
+    def _act_derivative(self, h, out):
+        """``act'(a)`` written from the output ``h = act(a)``, for all steps at once."""
+        if self.activation == "relu":
+            return np.greater(h, 0, out=out, casting="unsafe")
         if self.activation == "tanh":
-            return g * (1 - h * h)
-        if self.activation == "sigmoid":
-            return g * h * (1 - h)
-        return g * (h > 0)
+            np.multiply(h, h, out=out)
+        else:
+            np.multiply(h, h, out=out)
+            np.subtract(h, out, out=out)
+            return out
+        return np.subtract(1, out, out=out)
 
     def forward_sequence(self, xs, state, keep_history=True):
         T, B, _ = xs.shape
@@ -112,13 +140,14 @@ class RNNCell(_BuiltinCell):
         xs, hs = cache["xs"], cache["hs"]
         T = xs.shape[0]
         U_T = self.recurrent_kernel.data.T
-        da = np.empty_like(hs[1:])
+        da = self._act_derivative(hs[1:], self._scratch("da", hs[1:].shape, hs.dtype))  # becomes dL/da
         dh = dstate[0]
         for t in range(T - 1, -1, -1):
             if dhs is not None:
                 dh = dh + dhs[t]
-            da[t] = self._act_grad(hs[t + 1], dh)
-            dh = da[t] @ U_T
+            dat = da[t]
+            dat *= dh
+            dh = dat @ U_T
         self.bias.grad += da.sum(axis=(0, 1))
         dxs = _accumulate_weights(self, xs, hs[:-1], da)
         return dxs, (dh,)
@@ -208,14 +237,26 @@ class LSTMCell(_BuiltinCell):
         # Local derivatives of all steps at once (large arrays, few calls); the loop
         # below then only multiplies by the incoming dh and dc.
         i, f, g, o = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:3 * H], gates[..., 3 * H:]
-        q = np.empty_like(gates)  # dz = [dc, dc, dc, dh] * q
-        np.multiply(g, i * (1 - i), out=q[..., :H])
-        np.multiply(cs[:-1], f * (1 - f), out=q[..., H:2 * H])
-        np.multiply(i, 1 - g * g, out=q[..., 2 * H:3 * H])
-        np.multiply(tc, o * (1 - o), out=q[..., 3 * H:])
-        a = o * (1 - tc * tc)  # dc += dh * a
+        q = self._scratch("q", gates.shape, gates.dtype)  # dz = [dc, dc, dc, dh] * q
+        a = self._scratch("a", tc.shape, tc.dtype)  # dc += dh * a
+        tmp = self._scratch("tmp", tc.shape, tc.dtype)
+        np.subtract(1, i, out=tmp)
+        tmp *= i
+        np.multiply(tmp, g, out=q[..., :H])  # g * i(1-i)
+        np.subtract(1, f, out=tmp)
+        tmp *= f
+        np.multiply(tmp, cs[:-1], out=q[..., H:2 * H])  # c * f(1-f)
+        np.multiply(g, g, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        np.multiply(tmp, i, out=q[..., 2 * H:3 * H])  # i * (1-g^2)
+        np.subtract(1, o, out=tmp)
+        tmp *= o
+        np.multiply(tmp, tc, out=q[..., 3 * H:])  # tanh(c') * o(1-o)
+        np.multiply(tc, tc, out=a)
+        np.subtract(1, a, out=a)
+        a *= o  # o * (1 - tanh(c')^2)
         U_T = self.recurrent_kernel.data.T
-        dz = np.empty_like(gates)
+        dz = self._scratch("dz", gates.shape, gates.dtype)
         dh, dc = dstate
         dc = dc.copy()
         tmp = np.empty_like(dc)
@@ -268,22 +309,35 @@ class GRUCell(_BuiltinCell):
     def forward_sequence(self, xs, state, keep_history=True):
         T, B, _ = xs.shape
         H = self.hidden_size
-        xp = _project(xs, self.kernel.data, self.bias.data[0])  # becomes [z, r, n]
-        U, b_rec = self.recurrent_kernel.data, self.bias.data[1]
-        hs = np.empty((T + 1, B, H), xp.dtype)
-        hn_all = np.empty((T if keep_history else 1, B, H), xp.dtype)
+        dtype = self.kernel.data.dtype
+        b_in, b_rec = self.bias.data
+        # z and r take sigmoid(a) = (1 + tanh(a/2)) / 2: their columns are pre-scaled by 1/2,
+        # and their recurrent bias joins the input projection (only hn needs it apart).
+        scale = np.ones(3 * H, dtype)
+        scale[:2 * H] = 0.5
+        bias = b_in.copy()
+        bias[:2 * H] += b_rec[:2 * H]
+        xp = _project(xs, self.kernel.data * scale, bias * scale)  # becomes [z, r, n]
+        U = self.recurrent_kernel.data * scale
+        b_hn = b_rec[2 * H:]
+        hs = np.empty((T + 1, B, H), dtype)
+        hn_all = np.empty((T if keep_history else 1, B, H), dtype)
+        hp = np.empty((B, 3 * H), dtype)
+        tmp = np.empty((B, H), dtype)
         hs[0] = state[0]
         for t in range(T):
-            hp = hs[t] @ U
-            hp += b_rec
+            np.matmul(hs[t], U, out=hp)
             gt = xp[t]
             zr = gt[:, :2 * H]
             zr += hp[:, :2 * H]
-            sigmoid(zr, out=zr)
-            z, r, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            np.tanh(zr, out=zr)
+            zr *= 0.5
+            zr += 0.5
             hn = hn_all[t if keep_history else 0]
-            hn[...] = hp[:, 2 * H:]
-            n += r * hn
+            np.add(hp[:, 2 * H:], b_hn, out=hn)
+            z, r, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
+            np.multiply(r, hn, out=tmp)
+            n += tmp
             np.tanh(n, out=n)
             h = hs[t + 1]
             np.subtract(hs[t], n, out=h)
@@ -296,22 +350,37 @@ class GRUCell(_BuiltinCell):
         xs, hs, gates, hn_all = cache["xs"], cache["hs"], cache["gates"], cache["hn"]
         T = xs.shape[0]
         H = self.hidden_size
+        z, r, n = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:]
+        # Local derivatives of all steps at once; the loop only multiplies by dh':
+        # dz = dh' * p_z,  da_n = dh' * p_n,  dr = da_n * p_r
+        p = self._scratch("p", gates.shape, gates.dtype)
+        tmp = self._scratch("tmp", hn_all.shape, gates.dtype)
+        np.subtract(1, z, out=tmp)
+        tmp *= z
+        np.subtract(hs[:-1], n, out=p[..., :H])
+        p[..., :H] *= tmp  # (h - n) * z(1-z)
+        np.subtract(1, r, out=tmp)
+        tmp *= r
+        np.multiply(hn_all, tmp, out=p[..., H:2 * H])  # hn * r(1-r)
+        np.multiply(n, n, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        np.subtract(1, z, out=p[..., 2 * H:])
+        p[..., 2 * H:] *= tmp  # (1-z) * (1-n^2)
         U_T = self.recurrent_kernel.data.T
-        d_in = np.empty_like(gates)
-        d_rec = np.empty_like(gates)
+        d_in = self._scratch("d_in", gates.shape, gates.dtype)
+        d_rec = self._scratch("d_rec", gates.shape, gates.dtype)
         (dh,) = dstate
         for t in range(T - 1, -1, -1):
             if dhs is not None:
                 dh = dh + dhs[t]
-            gt = gates[t]
-            z, r, n = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:]
-            di, dr_ = d_in[t], d_rec[t]
-            np.multiply(dh, (hs[t] - n) * z * (1 - z), out=di[:, :H])
-            np.multiply(dh, (1 - z) * (1 - n * n), out=di[:, 2 * H:])
-            np.multiply(di[:, 2 * H:], hn_all[t] * r * (1 - r), out=di[:, H:2 * H])
-            dr_[:, :2 * H] = di[:, :2 * H]
-            np.multiply(di[:, 2 * H:], r, out=dr_[:, 2 * H:])
-            dh = dh * z + dr_ @ U_T
+            pt, dr, dn = p[t], d_rec[t], d_in[t, :, 2 * H:]
+            np.multiply(dh, pt[:, :H], out=dr[:, :H])
+            np.multiply(dh, pt[:, 2 * H:], out=dn)
+            np.multiply(dn, pt[:, H:2 * H], out=dr[:, H:2 * H])
+            np.multiply(dn, r[t], out=dr[:, 2 * H:])
+            dh = dh * z[t]
+            dh += dr @ U_T
+        d_in[..., :2 * H] = d_rec[..., :2 * H]
         self.bias.grad[0] += d_in.sum(axis=(0, 1))
         self.bias.grad[1] += d_rec.sum(axis=(0, 1))
         dxs = _accumulate_weights(self, xs, hs[:-1], d_in, d_rec)
