@@ -11,8 +11,10 @@ def set_seed(seed):
     A model built twice after the same ``set_seed`` is identical.
     """
     global _rng
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"set_seed: expected a non-negative int seed, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"set_seed: expected a non-negative int seed, got {seed}")
     _rng = np.random.default_rng(int(seed))
 
 

@@ -116,6 +116,7 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, seq):
     trainer_c = make_trainer(model_c, clipper=clip, k1=2, k2=3, seed=123)
     trainer_c.load_checkpoint(path)
     assert trainer_c.epoch == 2
+    assert trainer_c.history.epoch == [0, 1] and len(trainer_c.history.history["loss"]) == 2  # the fit before saving
     trainer_c.fit(x, y, epochs=3, batch_size=4, verbose=0)
     assert trainer_c.epoch == 5
     for k, v in model_a.state_dict().items():
@@ -307,7 +308,8 @@ BAD = [
     (lambda m: mdl.TBPTTTrainer("model", mdl.MSELoss(), mdl.SGD(m.parameters(), lr=0.1)), TypeError, r"model must be a Layer"),
     (lambda m: mdl.TBPTTTrainer(m, "mse", mdl.SGD(m.parameters(), lr=0.1)), TypeError, r"loss must have forward"),
     (lambda m: mdl.TBPTTTrainer(m, mdl.MSELoss(), None), TypeError, r"optimizer must have step"),
-    (lambda m: mdl.TBPTTTrainer(m, mdl.MSELoss(), mdl.SGD(m.parameters(), lr=0.1), seed=-1), TypeError, r"seed"),
+    (lambda m: mdl.TBPTTTrainer(m, mdl.MSELoss(), mdl.SGD(m.parameters(), lr=0.1), seed=-1), ValueError, r"seed must be a non-negative int or None, got -1"),
+    (lambda m: mdl.TBPTTTrainer(m, mdl.MSELoss(), mdl.SGD(m.parameters(), lr=0.1), seed="0"), TypeError, r"seed must be a non-negative int"),
 ]
 
 

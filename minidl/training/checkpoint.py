@@ -7,6 +7,8 @@ pickle is ever written or read.
 
 import numpy as np
 
+from .history import History
+
 
 FORMAT = "minidl-checkpoint"
 
@@ -56,7 +58,7 @@ def save_checkpoint(trainer, path):
         "model": flatten(trainer.model.state_dict(), "model", arrays),
         "optimizer": flatten(trainer.optimizer.state_dict(), "optimizer", arrays),
         "rng": flatten(trainer.rng.bit_generator.state, "rng", arrays),
-        "history": trainer.history.history,
+        "history": {"epoch": trainer.history.epoch, "history": trainer.history.history},
     }
     write_archive(path, arrays, meta, FORMAT)
 
@@ -87,5 +89,11 @@ def load_checkpoint(trainer, path):
         rng.bit_generator.state = rng_state
     except (ValueError, TypeError, KeyError) as err:
         raise ValueError(f"{where}: does not fit this trainer: {err}") from None
+    history = History()
+    saved = meta.get("history")
+    if isinstance(saved, dict) and isinstance(saved.get("epoch"), list) and isinstance(saved.get("history"), dict):
+        history.epoch = list(saved["epoch"])
+        history.history = {str(k): list(v) for k, v in saved["history"].items() if isinstance(v, list)}
     trainer.rng = rng
     trainer.epoch = epoch
+    trainer.history = history

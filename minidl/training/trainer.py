@@ -60,8 +60,10 @@ class TBPTTTrainer:
             raise ValueError(f"TBPTTTrainer: k2 must be >= k1, got k1={self.k1}, k2={self.k2}")
         if seed is None:
             seed = int(get_rng().integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed!r}")
+        elif seed < 0:
+            raise ValueError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed}")
         self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
         self.rng = np.random.default_rng(int(seed))
         self.epoch = 0
