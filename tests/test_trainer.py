@@ -348,3 +348,50 @@ def test_many_to_many_target_with_many_to_one_model_is_explained():
     x, y = make_data(n=4, seq=True)
     with pytest.raises(ValueError, match="return_sequences=True"):
         make_trainer(model).fit(x, y, verbose=0)
+
+
+def test_an_update_that_makes_weights_non_finite_is_rolled_back():
+    mdl.set_seed(12)
+    model = make_model()
+    x, y = make_data(n=4)
+
+    class Overflowing(mdl.SGD):
+        def step(self):
+            super().step()
+            with np.errstate(over="ignore"):
+                self.params[0].data *= np.float32(1e38)
+                self.params[0].data *= np.float32(1e38)
+
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), Overflowing(model.parameters(), lr=0.1))
+    before = model.state_dict()
+    with pytest.raises(FloatingPointError, match=r"update at epoch 1, batch 1 made weights non-finite"):
+        trainer.fit(x, y, batch_size=4, verbose=0)
+    for k, v in before.items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)
+
+
+def test_keyboard_interrupt_during_a_step_is_held_until_the_step_ends():
+    """Ctrl-C arriving inside optimizer.step() is raised after the step: no half-updated parameters."""
+    import os
+    import signal
+
+    mdl.set_seed(13)
+    model = make_model()
+    x, y = make_data(n=4)
+    seen = {}
+
+    class InterruptedSGD(mdl.SGD):
+        def step(self):
+            os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the step
+            seen["before"] = [p.data.copy() for p in self.params]
+            super().step()
+            seen["after"] = [p.data.copy() for p in self.params]
+
+    opt = InterruptedSGD(model.parameters(), lr=0.1)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(x, y, epochs=3, batch_size=2, verbose=0)
+    assert "after" in seen  # the step ran to its end
+    for p, a in zip(model.parameters(), seen["after"]):
+        np.testing.assert_array_equal(p.data, a)
+    assert trainer.epoch == 0 and all(r.get_state() is None for r in model.sublayers() if isinstance(r, mdl.RNN))

@@ -1,18 +1,42 @@
 """TBPTTTrainer: Williams & Peng's truncated backpropagation through time, TBPTT(k1, k2)."""
 
+import contextlib
 import math
+import signal
+import threading
 
 import numpy as np
 
 from .._checks import as_float_array, fmt_shape, positive_int
 from .._grad_mode import no_grad
 from .._random import get_rng
+from ..clipping import total_grad_norm
 from ..layers.base import Layer
 from .callbacks import CallbackList
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 from .progress import Progress
 from .schedule import tbptt_windows
+
+
+@contextlib.contextmanager
+def _deferred_interrupt():
+    """Hold back SIGINT (KeyboardInterrupt) until the block ends; a no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is None:  # a handler installed outside Python: leave it alone
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def recurrent_layers(model):
@@ -64,12 +88,20 @@ class TBPTTTrainer:
             raise TypeError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed!r}")
         elif seed < 0:
             raise ValueError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed}")
+        if self.k1 is not None or self.k2 is not None:
+            whole = [type(l).__name__ for l in model.sublayers() if getattr(l, "supports_truncation", True) is False]
+            if whole:
+                raise ValueError(
+                    f"TBPTTTrainer: {whole[0]} reads each sequence in both directions and cannot be truncated; "
+                    "use full BPTT (k1=None, k2=None)"
+                )
         self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
         self.rng = np.random.default_rng(int(seed))
         self.epoch = 0
         self.stop_training = False
         self.history = History()
         self._params = model.parameters()
+        self._backup = [np.empty_like(p.data) for p in self._params]
         self._rnns = recurrent_layers(model)
 
     # ---- public ------------------------------------------------------------------
@@ -223,16 +255,23 @@ class TBPTTTrainer:
         for p in self._params:
             p.grad[...] = 0
         self.model.backward(grad_out)
-        if self.clipper is not None:
-            norm = float(self.clipper(self._params))
-        else:
-            norm = math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in self._params))
+        norm = float(self.clipper(self._params)) if self.clipper is not None else total_grad_norm(self._params)
         if not math.isfinite(norm):
             raise FloatingPointError(
                 f"fit: the gradient norm is {norm} at epoch {epoch + 1}, batch {batch + 1}; "
                 "training stopped before the update and the model keeps its last finite weights"
             )
-        self.optimizer.step()
+        for p, keep in zip(self._params, self._backup):
+            np.copyto(keep, p.data)
+        with _deferred_interrupt():  # Ctrl-C never leaves half the parameters updated
+            self.optimizer.step()
+        if not all(np.isfinite(p.data).all() for p in self._params):
+            for p, keep in zip(self._params, self._backup):
+                np.copyto(p.data, keep)
+            raise FloatingPointError(
+                f"fit: the update at epoch {epoch + 1}, batch {batch + 1} made weights non-finite (learning rate "
+                "too large?); the model keeps the weights from before it (the optimizer's state is not rolled back)"
+            )
 
     # ---- helpers -----------------------------------------------------------------------
     def _set_states(self, states):
