@@ -23,7 +23,10 @@ def finite_number(value, name, owner, minimum=None, maximum=None, min_open=False
     """Return ``value`` as float, or raise if it is not a finite real within bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{owner}: {name} must be finite, got a number too large for a float") from None
     if not np.isfinite(value):
         raise ValueError(f"{owner}: {name} must be finite, got {value}")
     if minimum is not None and (value < minimum or (min_open and value == minimum)):

@@ -206,3 +206,53 @@ def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     return _save(fig, path, owner)
+
+
+def plot_gradient_flow(results, path=None, title=None):
+    """Plot gradient norms against the number of steps back, on a logarithmic y axis.
+
+    Args:
+        results: ``{name: norms}`` with ``norms[k] = ||dL/dh_{T-k}||`` for ``k = 0, 1, ...``
+            as ``minidl.diagnostics.gradient_flow`` returns them (one curve per name, e.g.
+            one per cell type or initializer; the lengths may differ). A single array is
+            drawn unnamed.
+        path, title: as in ``plot_history``.
+
+    Zero norms (a gradient that vanished exactly) cannot be drawn on the log axis and are
+    left out of their curve.
+
+    Returns:
+        the ``matplotlib.figure.Figure``.
+    """
+    owner = "plot_gradient_flow"
+    if not isinstance(results, Mapping):
+        results = {"": results}
+    if not results:
+        raise ValueError(f"{owner}: results is empty; expected {{name: norms}}")
+    curves = {}
+    for name, values in results.items():
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{owner}: results[{name!r}] must be a 1-D array of norms, got {type(values).__name__}") from None
+        if arr.ndim != 1 or arr.size == 0:
+            raise ValueError(f"{owner}: results[{name!r}] must be a non-empty 1-D array, got shape {fmt_shape(arr.shape)}")
+        if np.any(arr < 0) or not np.all(np.isfinite(arr)):
+            raise ValueError(f"{owner}: results[{name!r}] must hold finite norms >= 0, got {arr!r:.200}")
+        curves[str(name)] = arr
+
+    fig, (ax,) = _figure(1, title, owner)
+    for name, arr in curves.items():
+        k = np.arange(arr.size)
+        shown = arr > 0
+        ax.plot(k[shown], arr[shown], label=name or None, marker="o" if arr.size <= 40 else None, markersize=3)
+    ax.set_yscale("log")
+    ax.set_xlabel("k (steps back from the last step)")
+    ax.set_ylabel(r"$\|\partial L / \partial h_{T-k}\|$")
+    ax.grid(True, which="both", alpha=0.3)
+    if any(curves):
+        ax.legend()
+    return _save(fig, path, owner)
+
+
+__all__ += ["plot_gradient_flow"]

@@ -6,7 +6,7 @@ import pytest
 import minidl as mdl
 
 
-class _Scale(mdl.Layer):
+class _ScaleForGradcheck(mdl.Layer):
     """``y = x * weight`` on the last axis, with optional deliberate errors in backward."""
 
     def __init__(self, features, input_factor=1.0, weight_factor=1.0):
@@ -27,24 +27,24 @@ class _Scale(mdl.Layer):
 
 def test_returns_true_for_correct_layers(float64, rng):
     x = rng.standard_normal((3, 4))
-    assert mdl.gradcheck(_Scale(4), x) is True
+    assert mdl.gradcheck(_ScaleForGradcheck(4), x) is True
     assert mdl.gradcheck(mdl.Dense(4, 2), x) is True
-    assert mdl.gradcheck(mdl.Sequential([mdl.Dense(4, 3), mdl.Sigmoid(), _Scale(3)]), x) is True
+    assert mdl.gradcheck(mdl.Sequential([mdl.Dense(4, 3), mdl.Sigmoid(), _ScaleForGradcheck(3)]), x) is True
 
 
 def test_wrong_input_gradient_is_named(float64, rng):
     with pytest.raises(AssertionError, match=r"gradient of 'input' differs at index \(\d+, \d+\): backward gives"):
-        mdl.gradcheck(_Scale(4, input_factor=1.5), rng.standard_normal((3, 4)))
+        mdl.gradcheck(_ScaleForGradcheck(4, input_factor=1.5), rng.standard_normal((3, 4)))
 
 
 def test_wrong_parameter_gradient_is_named(float64, rng):
     pattern = r"gradient of 'weight' differs at index \(\d,\): backward gives .*, central differences give"
     with pytest.raises(AssertionError, match=pattern):
-        mdl.gradcheck(_Scale(4, weight_factor=0.5), rng.standard_normal((3, 4)))
+        mdl.gradcheck(_ScaleForGradcheck(4, weight_factor=0.5), rng.standard_normal((3, 4)))
 
 
 def test_wrong_gradient_inside_a_model_gets_dotted_name(float64, rng):
-    model = mdl.Sequential([mdl.Dense(4, 3), mdl.Tanh(), _Scale(3, weight_factor=2.0)])
+    model = mdl.Sequential([mdl.Dense(4, 3), mdl.Tanh(), _ScaleForGradcheck(3, weight_factor=2.0)])
     with pytest.raises(AssertionError, match=r"gradient of '2\.weight'"):
         mdl.gradcheck(model, rng.standard_normal((2, 4)))
 
@@ -52,15 +52,15 @@ def test_wrong_gradient_inside_a_model_gets_dotted_name(float64, rng):
 def test_small_errors_are_caught_and_counted(float64, rng):
     x = rng.standard_normal((3, 4))
     with pytest.raises(AssertionError, match=r"12 of 12 elements fail"):
-        mdl.gradcheck(_Scale(4, input_factor=1.001), x)
-    assert mdl.gradcheck(_Scale(4, input_factor=1.001), x, rtol=1e-2)
+        mdl.gradcheck(_ScaleForGradcheck(4, input_factor=1.001), x)
+    assert mdl.gradcheck(_ScaleForGradcheck(4, input_factor=1.001), x, rtol=1e-2)
 
 
 def test_max_elements_samples_but_still_checks(float64, rng):
     x = rng.standard_normal((5, 4))
     assert mdl.gradcheck(mdl.RNN(mdl.LSTMCell(4, 3)), x[None].repeat(2, 0), max_elements=5)
     with pytest.raises(AssertionError, match=r"'input'.*3 of 3 elements fail"):
-        mdl.gradcheck(_Scale(4, input_factor=1.5), x + 3.0, max_elements=3)
+        mdl.gradcheck(_ScaleForGradcheck(4, input_factor=1.5), x + 3.0, max_elements=3)
 
 
 def test_does_not_modify_the_layer(rng):
@@ -107,9 +107,9 @@ def test_integer_input_is_not_differentiated(float64):
     x = np.array([[1, 2, 0], [0, -1, 3]])
     assert mdl.gradcheck(mdl.Dense(3, 2), x)
     # the wrong input gradient goes unnoticed only because integer input is skipped
-    assert mdl.gradcheck(_Scale(3, input_factor=2.0), x)
+    assert mdl.gradcheck(_ScaleForGradcheck(3, input_factor=2.0), x)
     with pytest.raises(AssertionError, match="'weight'"):
-        mdl.gradcheck(_Scale(3, weight_factor=2.0), x)
+        mdl.gradcheck(_ScaleForGradcheck(3, weight_factor=2.0), x)
 
 
 def test_refuses_to_run_under_no_grad(rng):

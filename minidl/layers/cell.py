@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import init as _init
 from .._checks import as_float_array, fmt_shape, positive_int
 from .base import Layer
 
@@ -31,11 +32,18 @@ class Cell(Layer):
     the step methods works in ``RNN``, the trainer and ``gradcheck`` unchanged.
     """
 
-    def __init__(self, input_size, hidden_size):
+    def __init__(self, input_size, hidden_size, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer=None):
+        """The initializers (a name, a ``minidl.init`` initializer or None for the default)
+        are stored as attributes for the subclass to build its weights with
+        (``minidl.init.make_weight``) and saved by ``get_config`` when given."""
         super().__init__()
         owner = type(self).__name__
         self.input_size = positive_int(input_size, "input_size", owner)
         self.hidden_size = positive_int(hidden_size, "hidden_size", owner)
+        self.kernel_initializer = _init.get(kernel_initializer, owner, "kernel_initializer")
+        self.recurrent_initializer = _init.get(recurrent_initializer, owner, "recurrent_initializer")
+        self.bias_initializer = _init.get(bias_initializer, owner, "bias_initializer")
 
     @property
     def state_size(self):
@@ -43,7 +51,12 @@ class Cell(Layer):
         return (self.hidden_size,)
 
     def get_config(self):
-        return {"input_size": self.input_size, "hidden_size": self.hidden_size}
+        config = {"input_size": self.input_size, "hidden_size": self.hidden_size}
+        for key in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
+            value = getattr(self, key, None)  # a user's cell may skip Cell.__init__'s arguments
+            if value is not None:
+                config[key] = _init.serialize(value)
+        return config
 
     def add_weight(self, name, shape, bound=None):
         """Create a Parameter drawn from ``U(-bound, bound)``, by default ``bound = 1/sqrt(hidden_size)``

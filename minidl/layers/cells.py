@@ -10,6 +10,7 @@ import numpy as np
 
 from .._checks import one_of
 from .._math import sigmoid
+from ..init import make_weight
 from .cell import Cell
 
 
@@ -93,13 +94,14 @@ class RNNCell(_BuiltinCell):
 
     _ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
-    def __init__(self, input_size, hidden_size, activation="tanh"):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size, hidden_size, activation="tanh", kernel_initializer=None,
+                 recurrent_initializer=None, bias_initializer=None):
+        super().__init__(input_size, hidden_size, kernel_initializer, recurrent_initializer, bias_initializer)
         self.activation = one_of(activation, self._ACTIVATIONS, "activation", "RNNCell")
         H = self.hidden_size
-        self.kernel = self.add_weight("kernel", (self.input_size, H))
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, H))
-        self.bias = self.add_weight("bias", (H,))
+        self.kernel = make_weight(self, "kernel", (self.input_size, H), self.kernel_initializer)
+        self.recurrent_kernel = make_weight(self, "recurrent_kernel", (H, H), self.recurrent_initializer)
+        self.bias = make_weight(self, "bias", (H,), self.bias_initializer)
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation}
@@ -174,12 +176,24 @@ class LSTMCell(_BuiltinCell):
     gate block (``sigmoid(z) = (1 + tanh(z/2)) / 2``).
     """
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size, hidden_size, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer=None, unit_forget_bias=False):
+        super().__init__(input_size, hidden_size, kernel_initializer, recurrent_initializer, bias_initializer)
+        if not isinstance(unit_forget_bias, bool):
+            raise TypeError(f"LSTMCell: unit_forget_bias must be a bool, got {unit_forget_bias!r}")
+        self.unit_forget_bias = unit_forget_bias
         H = self.hidden_size
-        self.kernel = self.add_weight("kernel", (self.input_size, 4 * H))
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, 4 * H))
-        self.bias = self.add_weight("bias", (4 * H,))
+        self.kernel = make_weight(self, "kernel", (self.input_size, 4 * H), self.kernel_initializer)
+        self.recurrent_kernel = make_weight(self, "recurrent_kernel", (H, 4 * H), self.recurrent_initializer, blocks=4)
+        self.bias = make_weight(self, "bias", (4 * H,), self.bias_initializer)
+        if unit_forget_bias:
+            self.bias.data[H:2 * H] = 1.0  # Keras' unit_forget_bias, set after the draw
+
+    def get_config(self):
+        config = super().get_config()
+        if self.unit_forget_bias:
+            config["unit_forget_bias"] = True
+        return config
 
     @property
     def state_size(self):
@@ -299,12 +313,13 @@ class GRUCell(_BuiltinCell):
         dbias[0] += sum(d_in);  dbias[1] += sum(d_rec)
     """
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__(input_size, hidden_size)
+    def __init__(self, input_size, hidden_size, kernel_initializer=None, recurrent_initializer=None,
+                 bias_initializer=None):
+        super().__init__(input_size, hidden_size, kernel_initializer, recurrent_initializer, bias_initializer)
         H = self.hidden_size
-        self.kernel = self.add_weight("kernel", (self.input_size, 3 * H))
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (H, 3 * H))
-        self.bias = self.add_weight("bias", (2, 3 * H))
+        self.kernel = make_weight(self, "kernel", (self.input_size, 3 * H), self.kernel_initializer)
+        self.recurrent_kernel = make_weight(self, "recurrent_kernel", (H, 3 * H), self.recurrent_initializer, blocks=3)
+        self.bias = make_weight(self, "bias", (2, 3 * H), self.bias_initializer)
 
     def forward_sequence(self, xs, state, keep_history=True):
         T, B, _ = xs.shape

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import init as _init
 from .._checks import as_float_array, check_last_dim, positive_int
 from .._grad_mode import is_grad_enabled
 from .base import Layer
@@ -25,19 +26,29 @@ class Dense(Layer):
         dL/dkernel += x.T @ g        dL/dbias += g.sum(0)        dL/dx = g @ kernel.T
     """
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, kernel_initializer=None, bias_initializer=None):
+        """``kernel_initializer`` / ``bias_initializer``: a name, a ``minidl.init`` initializer,
+        or None for the default ``U(-1/sqrt(in), 1/sqrt(in))``."""
         super().__init__()
         self.in_features = positive_int(in_features, "in_features", "Dense")
         self.out_features = positive_int(out_features, "out_features", "Dense")
         if not isinstance(bias, bool):
             raise TypeError(f"Dense: bias must be a bool, got {bias!r}")
+        self.kernel_initializer = _init.get(kernel_initializer, "Dense", "kernel_initializer")
+        self.bias_initializer = _init.get(bias_initializer, "Dense", "bias_initializer")
         bound = 1.0 / np.sqrt(self.in_features)
-        self.kernel = self.add_weight("kernel", (self.in_features, self.out_features), bound)
-        self.bias = self.add_weight("bias", (self.out_features,), bound) if bias else None
+        self.kernel = _init.make_weight(self, "kernel", (self.in_features, self.out_features),
+                                        self.kernel_initializer, bound=bound)
+        self.bias = _init.make_weight(self, "bias", (self.out_features,), self.bias_initializer,
+                                      bound=bound) if bias else None
         self._x = None
 
     def get_config(self):
-        return {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
+        config = {"in_features": self.in_features, "out_features": self.out_features, "bias": self.bias is not None}
+        for key in ("kernel_initializer", "bias_initializer"):
+            if getattr(self, key) is not None:
+                config[key] = _init.serialize(getattr(self, key))
+        return config
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)
