@@ -12,9 +12,14 @@ scalars, so it can be saved as ``.npz`` + JSON (never pickle)::
                {}, ...]}                                                  # no step yet
 
 New optimizers subclass ``Optimizer``: list their per-parameter state in
-``_state_arrays`` (arrays shaped like the parameter) and ``_state_ints``
-(counters), implement ``_configure(**hyperparameters)`` (validate everything,
-then set), ``get_config()`` and ``_update(p, state)``.
+``_state_arrays`` (arrays shaped like the parameter, always present once the
+parameter has stepped), ``_optional_arrays`` (present only in some
+configurations, e.g. a momentum buffer) and ``_state_ints`` (counters),
+implement ``_configure(**hyperparameters)`` (validate everything, then set),
+``get_config()`` and ``_update(p, state)``. The base class provides the shared
+pieces: ``_init_state`` (first-step state), ``_l2_grad`` (the gradient with L2
+weight decay added) and ``_scratch`` (reusable work arrays).
+More optimizers (RMSprop, Adagrad) are in ``optimizers_extra.py``.
 
 One difference from PyTorch: ``zero_grad`` zeroes gradients instead of setting
 them to ``None``, so every parameter takes part in every ``step`` (a parameter
@@ -79,6 +84,7 @@ class Optimizer:
     """
 
     _state_arrays = ()
+    _optional_arrays = ()
     _state_ints = ()
 
     def __init__(self, params):
@@ -113,10 +119,26 @@ class Optimizer:
         if state is None:
             state = self.state[p] = {}
         # Follow a parameter converted with Layer.astype after the optimizer was built.
-        for key in self._state_arrays:
+        for key in self._state_arrays + self._optional_arrays:
             if key in state and state[key].dtype != p.data.dtype:
                 state[key] = state[key].astype(p.data.dtype)
         return state
+
+    def _init_state(self, p, state, **fills):
+        """Fill an empty ``state`` at the first step: counters at 0, ``key=value`` arrays like ``p``."""
+        if not state:
+            state.update({key: 0 for key in self._state_ints})
+            state.update({key: np.full_like(p.data, value, order="C") for key, value in fills.items()})
+        return state
+
+    def _l2_grad(self, p):
+        """``p.grad + weight_decay * p`` (in scratch slot 0), or ``p.grad`` itself without decay."""
+        if self.weight_decay == 0.0:
+            return p.grad
+        decayed = self._scratch(p, 0)
+        np.multiply(p.data, self.weight_decay, out=decayed)
+        decayed += p.grad
+        return decayed
 
     def _scratch(self, p, slot):
         """A work array shaped like ``p`` in its dtype, shared by all parameters and steps (never saved)."""
@@ -143,7 +165,7 @@ class Optimizer:
         state = []
         for p in self.params:
             own = self.state.get(p, {})
-            entry = {key: own[key].copy() for key in self._state_arrays if key in own}
+            entry = {key: own[key].copy() for key in self._state_arrays + self._optional_arrays if key in own}
             entry.update({key: int(own[key]) for key in self._state_ints if key in own})
             state.append(entry)
         return {"type": type(self).__name__, "config": self.get_config(), "state": state}
@@ -183,9 +205,12 @@ class Optimizer:
             raise TypeError(f"{owner}: state[{i}] must be a mapping, got {type(entry).__name__}")
         if not entry:
             return {}
-        _check_keys(entry, set(self._state_arrays) | set(self._state_ints), f"state[{i}]", owner)
+        _check_keys(
+            entry, set(self._state_arrays) | set(self._state_ints), f"state[{i}]", owner,
+            optional=set(self._optional_arrays),
+        )
         out = {}
-        for key in self._state_arrays:
+        for key in self._state_arrays + tuple(k for k in self._optional_arrays if k in entry):
             value = np.asarray(entry[key])
             if value.dtype.kind not in "biuf":
                 raise TypeError(f"{owner}: state[{i}][{key!r}] must be a real array, got dtype {value.dtype}")
@@ -209,9 +234,9 @@ class Optimizer:
         return f"{type(self).__name__}({len(self.params)} parameters, {args})"
 
 
-def _check_keys(mapping, expected, what, owner):
+def _check_keys(mapping, expected, what, owner, optional=frozenset()):
     missing = sorted(expected - set(mapping))
-    extra = sorted(map(str, set(mapping) - expected))
+    extra = sorted(map(str, set(mapping) - expected - optional))
     if missing or extra:
         raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")
 
@@ -253,12 +278,7 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
     def _update(self, p, state):
-        g = p.grad
-        if self.weight_decay != 0.0:
-            decayed = self._scratch(p, 0)
-            np.multiply(p.data, self.weight_decay, out=decayed)
-            decayed += g
-            g = decayed
+        g = self._l2_grad(p)
         if self.momentum != 0.0:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -283,7 +303,7 @@ class Adam(Optimizer):
 
     Per parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
 
-        g = g + weight_decay * p                     # L2 on the gradient (not AdamW)
+        g = g + weight_decay * p                     # L2 on the gradient (AdamW decays p instead)
         m = beta1 * m + (1 - beta1) * g              # computed as m += (1 - beta1) * (g - m)
         v = beta2 * v + (1 - beta2) * g**2
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
@@ -300,38 +320,35 @@ class Adam(Optimizer):
         self._configure(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _configure(self, lr, betas, eps, weight_decay):
-        lr = finite_number(lr, "lr", "Adam", minimum=0.0)
+        owner = type(self).__name__
+        lr = finite_number(lr, "lr", owner, minimum=0.0)
         if isinstance(betas, (str, Mapping)) or not isinstance(betas, Iterable):
-            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
         betas = tuple(betas)
         if len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {len(betas)} values {betas!r}")
-        betas = tuple(finite_number(b, f"betas[{i}]", "Adam", minimum=0.0) for i, b in enumerate(betas))
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {len(betas)} values {betas!r}")
+        betas = tuple(finite_number(b, f"betas[{i}]", owner, minimum=0.0) for i, b in enumerate(betas))
         for i, b in enumerate(betas):
             if b >= 1.0:
-                raise ValueError(f"Adam: betas[{i}] must be in [0, 1), got {b}")
-        eps = finite_number(eps, "eps", "Adam", minimum=0.0)
-        weight_decay = finite_number(weight_decay, "weight_decay", "Adam", minimum=0.0)
+                raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b}")
+        eps = finite_number(eps, "eps", owner, minimum=0.0)
+        weight_decay = finite_number(weight_decay, "weight_decay", owner, minimum=0.0)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
 
     def get_config(self):
         return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
 
+    def _decay(self, p):
+        """Apply weight decay; return the gradient the moments see. Adam: L2 on the gradient."""
+        return self._l2_grad(p)
+
     def _update(self, p, state):
         beta1, beta2 = self.betas
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data, order="C")
-            state["exp_avg_sq"] = np.zeros_like(p.data, order="C")
+        self._init_state(p, state, exp_avg=0.0, exp_avg_sq=0.0)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        g = p.grad
-        if self.weight_decay != 0.0:
-            decayed = self._scratch(p, 0)
-            np.multiply(p.data, self.weight_decay, out=decayed)
-            decayed += g
-            g = decayed
+        g = self._decay(p)
         work = self._scratch(p, 1)
         np.subtract(g, m, out=work)
         work *= 1.0 - beta1
@@ -347,3 +364,24 @@ class Adam(Optimizer):
         np.divide(m, work, out=work)
         work *= step_size
         p.data -= work
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``.
+
+    The same update as ``Adam`` with ``weight_decay = 0``, after the parameter itself
+    has been shrunk::
+
+        p = p * (1 - lr * weight_decay)              # decoupled: not part of g, m or v
+        (then Adam's step with the raw gradient g)
+
+    Args as ``Adam``; the default ``weight_decay`` is ``1e-2`` (torch's).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def _decay(self, p):
+        if self.weight_decay != 0.0:
+            p.data *= 1.0 - self.lr * self.weight_decay
+        return p.grad
