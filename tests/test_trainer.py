@@ -395,3 +395,24 @@ def test_keyboard_interrupt_during_a_step_is_held_until_the_step_ends():
     for p, a in zip(model.parameters(), seen["after"]):
         np.testing.assert_array_equal(p.data, a)
     assert trainer.epoch == 0 and all(r.get_state() is None for r in model.sublayers() if isinstance(r, mdl.RNN))
+
+
+def test_class_index_targets_with_cross_entropy():
+    """Integer targets (batch, time) are class indices: many-to-many with CrossEntropyLoss; (batch,) many-to-one."""
+    mdl.set_seed(14)
+    x, _ = make_data(n=6, T=5, F=2)
+    y_seq = (x[..., 0] > 0).astype(np.int64)            # (6, 5): class of each step
+    model = make_model(seq=True, out=2)
+    trainer = mdl.TBPTTTrainer(model, mdl.CrossEntropyLoss(), mdl.Adam(model.parameters(), lr=0.05), k1=2, k2=3)
+    hist = trainer.fit(x, y_seq, epochs=30, batch_size=3, verbose=0)
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    expected = mdl.CrossEntropyLoss()(model.predict(x), y_seq)
+    assert math.isclose(trainer.evaluate(x, y_seq), expected, rel_tol=1e-5)
+
+    y_last = y_seq[:, -1]                                # (6,): many-to-one
+    model = make_model(seq=False, out=2)
+    trainer = mdl.TBPTTTrainer(model, mdl.CrossEntropyLoss(), mdl.Adam(model.parameters(), lr=0.05))
+    hist = trainer.fit(x, y_last, epochs=30, batch_size=6, verbose=0)
+    assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
+    with pytest.raises(ValueError, match=r"class indices, got shape \(6, 5, 1\)"):
+        trainer.fit(x, y_seq[..., None], verbose=0)

@@ -2,9 +2,15 @@
 
 from .activations import ReLU, Sigmoid, Tanh
 from .base import Layer
+from .bidirectional import Bidirectional
 from .cell import Cell
 from .cells import GRUCell, LSTMCell, RNNCell
 from .dense import Dense
+from .dropout import Dropout
+from .embedding import Embedding
+from .normalization import LayerNorm
 from .recurrent import RNN
+from .reshape import Flatten, Reshape
 
 __all__ = ["Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "Cell", "RNNCell", "LSTMCell", "GRUCell", "RNN"]
+__all__ += ["Embedding", "Dropout", "LayerNorm", "Bidirectional", "Flatten", "Reshape"]

@@ -118,7 +118,7 @@ class TBPTTTrainer:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("fit: validation_data must be a tuple (x_val, y_val)")
             vx, vy = self._check_data(*validation_data, "validation x", "validation y")
-        if y.ndim == 3 and self.k1 is None and self.k2 is not None and self.k2 < x.shape[1]:
+        if _has_time_axis(y) and self.k1 is None and self.k2 is not None and self.k2 < x.shape[1]:
             raise ValueError(
                 f"fit: many-to-many training with k2={self.k2} needs k1 <= k2, but k1 defaults to the whole "
                 f"sequence ({x.shape[1]} steps); pass k1"
@@ -205,7 +205,7 @@ class TBPTTTrainer:
     def _train_batch(self, xb, yb, epoch, batch):
         """Run the updates of one mini-batch; returns (sum of chunk losses * elements, elements)."""
         self._reset_states()
-        if yb.ndim == 2:
+        if not _has_time_axis(yb):
             return self._many_to_one(xb, yb, epoch, batch)
         windows = tbptt_windows(xb.shape[1], self.k1, self.k2)
         total, count = 0.0, 0
@@ -283,23 +283,49 @@ class TBPTTTrainer:
             r.reset_states()
 
     def _check_data(self, x, y, xname, yname):
+        """Validate and convert one data set.
+
+        ``x``: floats ``(batch, time, features)``, or integer tokens ``(batch, time)`` for a
+        model that starts with an ``Embedding``. ``y``: floats ``(batch, out)`` or
+        ``(batch, time, out)``, or integer class indices ``(batch,)`` or ``(batch, time)``
+        (for ``CrossEntropyLoss``). The time axis of ``y`` makes it many-to-many.
+        """
         dtype = self.model.dtype
-        x = as_float_array(x, xname, "fit", dtype)
-        y = as_float_array(y, yname, "fit", dtype)
-        if x.ndim != 3:
-            raise ValueError(f"fit: {xname} must be (batch, time, features), got shape {fmt_shape(x.shape)}")
-        if y.ndim not in (2, 3):
-            raise ValueError(
-                f"fit: {yname} must be (batch, out) for many-to-one or (batch, time, out) for many-to-many, "
-                f"got shape {fmt_shape(y.shape)}"
-            )
+        x, x_tokens = _as_data(x, xname, dtype)
+        y, y_classes = _as_data(y, yname, dtype)
+        if x.ndim != (2 if x_tokens else 3):
+            expected = "(batch, time) of integer tokens" if x_tokens else "(batch, time, features)"
+            raise ValueError(f"fit: {xname} must be {expected}, got shape {fmt_shape(x.shape)}")
+        if y.ndim not in ((1, 2) if y_classes else (2, 3)):
+            expected = ("(batch,) or (batch, time) of class indices" if y_classes else
+                        "(batch, out) for many-to-one or (batch, time, out) for many-to-many")
+            raise ValueError(f"fit: {yname} must be {expected}, got shape {fmt_shape(y.shape)}")
         if len(x) != len(y):
             raise ValueError(f"fit: {xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}")
         if x.size == 0 or y.size == 0:
             raise ValueError(f"fit: {xname} and {yname} must not be empty, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}")
-        if y.ndim == 3 and y.shape[1] != x.shape[1]:
+        if _has_time_axis(y) and y.shape[1] != x.shape[1]:
             raise ValueError(f"fit: {yname} has {y.shape[1]} steps but {xname} has {x.shape[1]} (many-to-many needs the same)")
         for name, arr in ((xname, x), (yname, y)):
-            if not np.isfinite(arr).all():
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
                 raise ValueError(f"fit: {name} contains NaN or infinite values")
         return x, y
+
+
+def _as_data(arr, name, dtype):
+    """(array, is_integer): integer arrays stay integer (tokens, class indices), the rest become ``dtype``."""
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu":
+        return arr, True
+    if not isinstance(arr, np.ndarray):
+        try:
+            probe = np.asarray(arr)
+        except (ValueError, TypeError):  # ragged nested lists: as_float_array names the problem
+            probe = None
+        if probe is not None and probe.dtype.kind in "iu":
+            return probe, True
+    return as_float_array(arr, name, "fit", dtype), False
+
+
+def _has_time_axis(y):
+    """True for many-to-many targets: ``(batch, time, out)`` floats or ``(batch, time)`` class indices."""
+    return y.ndim == (2 if y.dtype.kind in "iu" else 3)

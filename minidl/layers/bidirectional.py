@@ -1,0 +1,158 @@
+"""Bidirectional: run an RNN forwards and a copy of it backwards in time, and merge."""
+
+import numpy as np
+
+from .._checks import as_float_array, fmt_shape, one_of
+from .._grad_mode import is_grad_enabled
+from .base import Layer, layer_class
+from .recurrent import RNN
+
+_MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+class Bidirectional(Layer):
+    """Bidirectional wrapper of an ``RNN`` (Keras semantics).
+
+    Args:
+        rnn: a non-stateful ``RNN``; it becomes ``forward_layer``. ``backward_layer``
+            is a new ``RNN`` with a fresh cell of the same class and config (built
+            with the cell's ``get_config`` / ``from_config``, so it has its own
+            initial weights from the generator seeded by ``minidl.set_seed``) and the
+            same ``return_sequences``.
+        merge_mode: how the two outputs are combined: ``"concat"`` (default, on the
+            last axis), ``"sum"``, ``"ave"`` or ``"mul"``.
+
+    Shapes, with ``H`` the cell's hidden size and ``M = 2H`` for ``"concat"``,
+    else ``M = H``: ``x: (batch, time, features) -> (batch, M)``, or
+    ``(batch, time, M)`` with ``return_sequences=True``.
+
+    Forward, with ``rev`` reversing the time axis::
+
+        hf = forward_layer(x)                 hb = backward_layer(rev(x))
+        return_sequences=True:   y = merge(hf, rev(hb))   step t holds both directions' outputs at t
+        return_sequences=False:  y = merge(hf, hb)        forward's last output, and backward's
+                                                          after reading the whole reversed sequence
+
+    Backward, with ``g = dL/dy`` split by the merge into ``gf`` and ``gb``
+    (``concat``: the two halves; ``sum``: ``g`` both; ``ave``: ``g / 2`` both;
+    ``mul``: ``g * hb`` and ``g * hf``)::
+
+        dL/dx = forward_layer.backward(gf) + rev(backward_layer.backward(gb'))
+
+    where ``gb' = rev(gb)`` for ``return_sequences=True``, else ``gb``.
+
+    Parameters are named ``forward_layer.cell.kernel``, ...,
+    ``backward_layer.cell.kernel``, .... Each forward starts both directions from
+    zeros; a stateful ``RNN`` is not supported (a carried state has no meaning for
+    the backward direction), and neither is truncated BPTT: the backward direction
+    needs the whole sequence, so ``supports_truncation`` is False and the TBPTT
+    trainer trains a model holding this layer with full BPTT only.
+    """
+
+    supports_truncation = False
+
+    def __init__(self, rnn, merge_mode="concat"):
+        super().__init__()
+        if isinstance(rnn, type):
+            raise TypeError(f"Bidirectional: rnn must be an RNN instance, got the class {rnn.__name__}")
+        if not isinstance(rnn, RNN):
+            raise TypeError(
+                f"Bidirectional: rnn must be an RNN (e.g. RNN(LSTMCell(F, H))), got {type(rnn).__name__}"
+            )
+        if rnn.stateful:
+            raise ValueError(
+                "Bidirectional: a stateful RNN is not supported (each forward runs both directions over the "
+                f"whole sequence from zeros), got {rnn!r}; build the RNN with stateful=False"
+            )
+        self.merge_mode = one_of(merge_mode, _MERGE_MODES, "merge_mode", "Bidirectional")
+        cell = rnn.cell
+        backward_cell = type(cell).from_config(cell.get_config())
+        if backward_cell.parameters() and backward_cell.dtype != cell.dtype:
+            backward_cell.astype(cell.dtype)
+        self.forward_layer = rnn
+        self.backward_layer = RNN(backward_cell, return_sequences=rnn.return_sequences)
+        self._outputs = None
+        self._out_shape = None
+
+    @property
+    def return_sequences(self):
+        return self.forward_layer.return_sequences
+
+    def get_config(self):
+        return {
+            "rnn": {"class_name": type(self.forward_layer).__name__, "config": self.forward_layer.get_config()},
+            "merge_mode": self.merge_mode,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        spec = config.pop("rnn")
+        rnn = layer_class(spec["class_name"]).from_config(spec["config"])
+        return cls(rnn, **config)
+
+    def __repr__(self):
+        return f"Bidirectional({self.forward_layer!r}, merge_mode={self.merge_mode!r})"
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(self.forward_layer.compute_output_shape(input_shape))
+        width = 2 * shape[-1] if self.merge_mode == "concat" else shape[-1]
+        return shape[:-1] + (width,)
+
+    # ---- computation -------------------------------------------------------------
+    def forward(self, x):
+        owner = repr(self)
+        fwd, bwd = self.forward_layer, self.backward_layer
+        if fwd.stateful:
+            raise ValueError(f"{owner}: the wrapped RNN was made stateful; Bidirectional does not support that")
+        if fwd.get_state() is not None or bwd.get_state() is not None:
+            raise ValueError(
+                f"{owner}: both directions start from zero states, but a state was set on "
+                "forward_layer or backward_layer; call reset_states() on it"
+            )
+        if bwd.return_sequences != fwd.return_sequences:
+            raise ValueError(f"{owner}: forward_layer and backward_layer disagree on return_sequences")
+        F = fwd.cell.input_size
+        x = as_float_array(x, "input", owner, fwd.cell.dtype)
+        if x.ndim != 3 or x.shape[2] != F or x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(
+                f"{owner}: expected input (batch, time, {F}) with batch, time >= 1, got shape {fmt_shape(x.shape)}"
+            )
+        hf = fwd.forward(x)
+        hb = bwd.forward(x[:, ::-1])
+        if self.return_sequences:
+            hb = hb[:, ::-1]
+        if self.merge_mode == "concat":
+            y = np.concatenate([hf, hb], axis=-1)
+        elif self.merge_mode == "sum":
+            y = hf + hb
+        elif self.merge_mode == "ave":
+            y = 0.5 * (hf + hb)
+        else:
+            y = hf * hb
+        keep = is_grad_enabled()
+        self._out_shape = y.shape if keep else None
+        self._outputs = (hf, hb) if keep and self.merge_mode == "mul" else None
+        return y
+
+    def backward(self, grad_out):
+        if self._out_shape is None:
+            raise self._missing_forward()
+        H = self.forward_layer.cell.hidden_size
+        g = as_float_array(grad_out, "grad_out", repr(self), self.forward_layer.cell.dtype)
+        if g.shape != self._out_shape:
+            raise ValueError(
+                f"{self!r}: expected grad_out of shape {fmt_shape(self._out_shape)}, got {fmt_shape(g.shape)}"
+            )
+        if self.merge_mode == "concat":
+            gf, gb = g[..., :H], g[..., H:]
+        elif self.merge_mode == "sum":
+            gf = gb = g
+        elif self.merge_mode == "ave":
+            gf = gb = 0.5 * g
+        else:
+            hf, hb = self._outputs
+            gf, gb = g * hb, g * hf
+        if self.return_sequences:
+            gb = gb[:, ::-1]
+        return self.forward_layer.backward(gf) + self.backward_layer.backward(gb)[:, ::-1]

@@ -1,0 +1,88 @@
+"""Dropout: zero random units during training (inverted dropout)."""
+
+import numbers
+
+import numpy as np
+
+from .._checks import as_float_array, fmt_shape
+from .._dtype import get_default_dtype
+from .._grad_mode import is_grad_enabled
+from .._random import get_rng
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training mode each element is kept with probability
+    ``1 - p`` and scaled by ``1 / (1 - p)``, else set to zero; in eval mode (and
+    when ``p == 0``) the layer is the identity.
+
+    Args:
+        p: probability of zeroing an element, ``0 <= p < 1`` (PyTorch's name;
+            Keras calls it ``rate``).
+
+    Shapes: any -> same, e.g. ``(batch, features)`` or ``(batch, time, H)``
+    between stacked ``RNN(..., return_sequences=True)`` layers (a fresh mask for
+    every element, step and sample).
+
+    Forward and backward, with ``u`` uniform on ``[0, 1)`` drawn per element from
+    the generator seeded by ``minidl.set_seed`` (so masks are reproducible)::
+
+        m = (u >= p) / (1 - p)          y = x * m          dL/dx = g * m
+
+    Every training-mode forward draws a new mask; ``backward`` uses the mask of the
+    last forward. Because the mask changes between forwards, ``gradcheck`` of a
+    training-mode ``Dropout`` (or a model holding one) fails unless the mask is
+    fixed: check in ``eval()`` mode, or fix the mask by overriding ``sample_mask``.
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"Dropout: p must be a real number in [0, 1), got {p!r} ({type(p).__name__})")
+        p = float(p)
+        if not 0.0 <= p < 1.0:  # also rejects NaN
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+        self._mask = None
+        self._shape = None
+
+    def get_config(self):
+        return {"p": self.p}
+
+    def sample_mask(self, shape):
+        """Boolean array of ``shape``, True where an element is kept (probability ``1 - p``).
+
+        Drawn from minidl's global generator; override to fix the mask (e.g. in a test).
+        """
+        return get_rng().random(shape) >= self.p
+
+    def forward(self, x):
+        if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
+            x = as_float_array(x, "input", repr(self), get_default_dtype())
+        if not self.training or self.p == 0.0:
+            self._mask, self._shape = None, (x.shape if is_grad_enabled() else None)
+            return x
+        keep = np.asarray(self.sample_mask(x.shape))
+        if keep.shape != x.shape or keep.dtype != np.bool_:
+            raise ValueError(
+                f"{self!r}: sample_mask must return a bool array of shape {fmt_shape(x.shape)}, "
+                f"got {keep.dtype} {fmt_shape(keep.shape)}"
+            )
+        mask = keep * x.dtype.type(1.0 / (1.0 - self.p))
+        if is_grad_enabled():
+            self._mask, self._shape = mask, x.shape
+        else:
+            self._mask, self._shape = None, None
+        return x * mask
+
+    def backward(self, grad_out):
+        if self._shape is None:
+            raise self._missing_forward()
+        g = grad_out
+        if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
+            g = as_float_array(g, "grad_out", repr(self), get_default_dtype())
+        if g.shape != self._shape:
+            raise ValueError(
+                f"{self!r}: expected grad_out of shape {fmt_shape(self._shape)}, got {fmt_shape(g.shape)}"
+            )
+        return g if self._mask is None else g * self._mask

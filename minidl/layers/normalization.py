@@ -1,0 +1,87 @@
+"""LayerNorm: normalize each sample's features to zero mean and unit variance."""
+
+import numpy as np
+
+from .._checks import as_float_array, check_last_dim, finite_number, fmt_shape, positive_int
+from .._dtype import get_default_dtype
+from .._grad_mode import is_grad_enabled
+from ..parameter import Parameter
+from .base import Layer
+
+
+class LayerNorm(Layer):
+    """Layer normalization over the last axis (Ba et al. 2016), as ``torch.nn.LayerNorm(F)``.
+
+    Args:
+        normalized_shape: ``F``, the size of the last axis (an int, or a one-element
+            tuple/list as PyTorch accepts).
+        eps: added to the variance for numerical stability (PyTorch's default 1e-5).
+
+    Shapes: ``x: (..., F) -> y: (..., F)``, any leading axes (``(batch, F)`` or
+    ``(batch, time, F)``); every row of ``F`` features is normalized on its own.
+
+    Parameters: ``gamma (F,)`` (scale, ones) and ``beta (F,)`` (shift, zeros), the
+    Keras names of PyTorch's ``weight`` and ``bias``.
+
+    Forward, per row ``x`` of ``F`` features (biased variance, as PyTorch and Keras)::
+
+        mu = mean(x)       var = mean((x - mu)**2)       r = 1 / sqrt(var + eps)
+        xhat = (x - mu) * r
+        y = gamma * xhat + beta
+
+    Backward, with ``g = dL/dy`` and ``dxhat = g * gamma``, means over the row::
+
+        dL/dgamma += sum over rows of g * xhat        dL/dbeta += sum over rows of g
+        dL/dx = r * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5):
+        super().__init__()
+        if isinstance(normalized_shape, (tuple, list)):
+            if len(normalized_shape) != 1:
+                raise ValueError(
+                    "LayerNorm: normalized_shape must be an int or a one-element tuple (normalization is over "
+                    f"the last axis only), got {tuple(normalized_shape)!r}"
+                )
+            normalized_shape = normalized_shape[0]
+        self.normalized_shape = positive_int(normalized_shape, "normalized_shape", "LayerNorm")
+        self.eps = finite_number(eps, "eps", "LayerNorm", minimum=0.0, min_open=True)
+        F, dtype = self.normalized_shape, get_default_dtype()
+        self.gamma = Parameter(np.ones(F, dtype), "gamma")
+        self.beta = Parameter(np.zeros(F, dtype), "beta")
+        self._saved = None
+
+    def get_config(self):
+        return {"normalized_shape": self.normalized_shape, "eps": self.eps}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x):
+        owner = repr(self)
+        x = as_float_array(x, "input", owner, self.gamma.data.dtype)
+        check_last_dim(x, self.normalized_shape, "input", owner)
+        xc = x - x.mean(axis=-1, keepdims=True)
+        var = np.mean(xc * xc, axis=-1, keepdims=True)
+        r = 1.0 / np.sqrt(var + self.eps)
+        xhat = xc * r
+        self._saved = (xhat, r) if is_grad_enabled() else None
+        return xhat * self.gamma.data + self.beta.data
+
+    def backward(self, grad_out):
+        if self._saved is None:
+            raise self._missing_forward()
+        xhat, r = self._saved
+        g = as_float_array(grad_out, "grad_out", repr(self), self.gamma.data.dtype)
+        if g.shape != xhat.shape:
+            raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(xhat.shape)}, got {fmt_shape(g.shape)}")
+        F = self.normalized_shape
+        g2, xhat2 = g.reshape(-1, F), xhat.reshape(-1, F)
+        self.gamma.grad += np.einsum("nf,nf->f", g2, xhat2)
+        self.beta.grad += g2.sum(axis=0)
+        dxhat = g * self.gamma.data
+        return r * (
+            dxhat
+            - dxhat.mean(axis=-1, keepdims=True)
+            - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)
+        )
