@@ -7,8 +7,6 @@ import numpy as np
 from ._checks import fmt_shape, positive_int
 from ._grad_mode import no_grad
 from .layers.base import Layer, layer_class
-from .layers.dense import Dense
-from .layers.recurrent import RNN
 
 
 class Sequential(Layer):
@@ -33,6 +31,9 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
         self.layers = layers
+
+    def expected_input_shape(self):
+        return _infer_input_shape(self)
 
     def children(self):
         return [(str(i), layer) for i, layer in enumerate(self.layers)]
@@ -117,9 +118,9 @@ class Sequential(Layer):
         Args:
             input_shape: full input shape including the batch axis, e.g.
                 ``(None, 50, 1)``; the batch entry is always shown as ``None``.
-                When None it is inferred from the first layer (``RNN``:
-                ``(None, None, input_size)``, ``Dense``: ``(None, in_features)``);
-                otherwise shapes are shown as ``?``.
+                When None it is the first layer's ``expected_input_shape()``
+                (``RNN``: ``(None, None, input_size)``, ``Dense``: ``(None, in_features)``);
+                when that is unknown too, shapes are shown as ``?``.
 
         Counts use thousands separators (``10,200``); the total counts each
         parameter once.
@@ -190,16 +191,7 @@ class Sequential(Layer):
 
 def _infer_input_shape(model):
     """``(None, ...)`` input shape the first layer expects, or None when unknown."""
-    if not model.layers:
-        return None
-    first = model.layers[0]
-    if isinstance(first, Sequential):
-        return _infer_input_shape(first)
-    if isinstance(first, RNN):
-        return (None, None, first.cell.input_size)
-    if isinstance(first, Dense):
-        return (None, first.in_features)
-    return None
+    return model.layers[0].expected_input_shape() if model.layers else None
 
 
 def _check_input_shape(input_shape):

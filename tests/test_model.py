@@ -284,3 +284,16 @@ def test_repr_lists_the_layers():
     assert repr(mdl.Sequential([mdl.Dense(2, 1), mdl.ReLU()])) == (
         "Sequential([Dense(in_features=2, out_features=1, bias=True), ReLU()])"
     )
+
+
+def test_summary_infers_the_input_of_token_and_bidirectional_models():
+    mdl.set_seed(0)
+    model = mdl.Sequential([mdl.Embedding(30, 8), mdl.Bidirectional(mdl.RNN(mdl.LSTMCell(8, 4), return_sequences=True)),
+                            mdl.Dense(8, 30)])
+    text = model.summary()
+    assert "input shape (None, None)" in text
+    assert "(None, None, 8)" in text and "(None, None, 30)" in text
+    # 30*8 embeddings; two LSTMs of 4*4*(8+4+1) = 208 each; 8*30 + 30
+    assert "Total params: 926" in text
+    inner = mdl.Sequential([mdl.Bidirectional(mdl.RNN(mdl.GRUCell(3, 2)))])
+    assert "input shape (None, None, 3)" in inner.summary()

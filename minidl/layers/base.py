@@ -56,6 +56,11 @@ class Layer:
         """Shape of the output for an input of ``input_shape`` (None for unknown sizes)."""
         return tuple(input_shape)
 
+    def expected_input_shape(self):
+        """The input shape this layer needs, None for unknown sizes (``(None, None, 3)``),
+        or None when any shape works; ``Sequential.summary`` starts from it."""
+        return None
+
     def add_weight(self, name, shape, bound):
         """Create a ``Parameter`` named ``name`` drawn from ``U(-bound, bound)``.
 

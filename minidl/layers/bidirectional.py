@@ -94,6 +94,9 @@ class Bidirectional(Layer):
     def __repr__(self):
         return f"Bidirectional({self.forward_layer!r}, merge_mode={self.merge_mode!r})"
 
+    def expected_input_shape(self):
+        return self.forward_layer.expected_input_shape()
+
     def compute_output_shape(self, input_shape):
         shape = tuple(self.forward_layer.compute_output_shape(input_shape))
         width = 2 * shape[-1] if self.merge_mode == "concat" else shape[-1]

@@ -50,6 +50,9 @@ class Dense(Layer):
                 config[key] = _init.serialize(getattr(self, key))
         return config
 
+    def expected_input_shape(self):
+        return (None, self.in_features)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)
 

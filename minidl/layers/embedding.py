@@ -46,6 +46,9 @@ class Embedding(Layer):
     def get_config(self):
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim}
 
+    def expected_input_shape(self):
+        return (None, None)
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.embedding_dim,)
 

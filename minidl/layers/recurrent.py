@@ -66,6 +66,9 @@ class RNN(Layer):
         cell = layer_class(cell_spec["class_name"])(**cell_spec["config"])
         return cls(cell, **config)
 
+    def expected_input_shape(self):
+        return (None, None, self.cell.input_size)
+
     def compute_output_shape(self, input_shape):
         batch, time = input_shape[0], input_shape[1] if len(input_shape) > 1 else None
         if self.return_sequences:
