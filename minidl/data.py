@@ -257,7 +257,11 @@ class StandardScaler(_Scaler):
     _state_keys = ("mean", "std")
 
     def _compute(self, flat):
-        return {"mean": flat.mean(axis=0), "std": flat.std(axis=0)}
+        mean, std = flat.mean(axis=0), flat.std(axis=0)
+        # A constant feature: its rounded mean may miss the value by an ulp, leaving a tiny
+        # std (1e-11 for 1e5) that would map the value to -1 or 1; make it exact.
+        constant = flat.min(axis=0) == flat.max(axis=0)
+        return {"mean": np.where(constant, flat[0], mean), "std": np.where(constant, 0.0, std)}
 
     def _validate(self, stats, name):
         if not np.all(stats["std"] >= 0.0):

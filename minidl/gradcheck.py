@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 
+from ._checks import finite_number, positive_int
 from ._grad_mode import is_grad_enabled
 
 
@@ -39,6 +40,15 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
     """
     if not is_grad_enabled():
         raise RuntimeError("gradcheck cannot run under no_grad()")
+    eps = finite_number(eps, "eps", "gradcheck", minimum=0.0, min_open=True)
+    atol = finite_number(atol, "atol", "gradcheck", minimum=0.0)
+    rtol = finite_number(rtol, "rtol", "gradcheck", minimum=0.0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"gradcheck: seed must be a non-negative int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"gradcheck: seed must be a non-negative int, got {seed}")
+    if max_elements is not None:
+        max_elements = positive_int(max_elements, "max_elements", "gradcheck")
     model = copy.deepcopy(layer).astype(np.float64)
     saved_states = _states_of(model)
     x = np.asarray(x)

@@ -20,8 +20,6 @@ existing file intact.
 import json
 import os
 import secrets
-import zipfile
-import zlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -46,6 +44,14 @@ def _json_default(value):
     raise TypeError(f"a value of type {type(value).__name__}")
 
 
+def _fspath(path, owner):
+    """``os.fspath(path)``, or a ``TypeError`` naming ``owner`` for a non-path."""
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{owner}: path must be a str or os.PathLike, got {type(path).__name__}") from None
+
+
 def write_archive(path, arrays, meta, format_name, format_version=1):
     """Atomically write ``arrays`` and the JSON-able ``meta`` to the npz file ``path``.
 
@@ -61,7 +67,7 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
     """
     from . import __version__
 
-    path = os.fspath(path)
+    path = _fspath(path, "write_archive")
     where = f"write_archive({path!r})"
     if not isinstance(arrays, Mapping) or not isinstance(meta, Mapping):
         raise TypeError(f"{where}: arrays and meta must be dicts, got {type(arrays).__name__}, {type(meta).__name__}")
@@ -89,7 +95,10 @@ def _atomic_savez(path, members):
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide, as open() would
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as err:  # name the destination, not the temporary file
+        raise type(err)(err.errno, f"{err.strerror} (writing {path!r})", folder) from None
     try:
         with os.fdopen(fd, "wb") as f:
             # a file object, not a name: np.savez would append ".npz" to a name
@@ -116,7 +125,7 @@ def read_archive(path, expected_format, supported_versions=(1,)):
     truncated or corrupt, holds a pickled (object) array, lacks the JSON header,
     or has another format name or an unsupported format version.
     """
-    path = os.fspath(path)
+    path = _fspath(path, f"cannot read a {expected_format!r} file")
     where = f"cannot read {path!r}"
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -134,7 +143,9 @@ def read_archive(path, expected_format, supported_versions=(1,)):
             if str(err).startswith(where):
                 raise
             raise ValueError(f"{where}: the archive is corrupt ({err})") from None
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, RuntimeError) as err:
+        except Exception as err:  # noqa: BLE001 - zipfile/zlib/numpy on damaged bytes raise many types
+            # (BadZipFile, zlib.error, EOFError, tokenize.TokenError from a garbled .npy header,
+            # MemoryError from a header declaring a huge shape, ...): all mean a damaged file.
             raise ValueError(f"{where}: the archive is truncated or corrupt ({type(err).__name__}: {err})") from None
     if CONFIG_KEY not in loaded:
         raise ValueError(f"{where}: no {CONFIG_KEY!r} entry; not a minidl file")
@@ -180,7 +191,7 @@ def _parse_header(arr, where):
         )
     try:
         meta = json.loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting too deep
         raise ValueError(f"{where}: {CONFIG_KEY!r} is not valid JSON ({err})") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{where}: {CONFIG_KEY!r} must be a JSON object, got {type(meta).__name__}")
@@ -193,7 +204,7 @@ def save_model(model, path):
 
     See ``Sequential.save``.
     """
-    where = f"{type(model).__name__}.save({os.fspath(path)!r})"
+    where = f"{type(model).__name__}.save({_fspath(path, type(model).__name__ + '.save')!r})"
     walked = sum(1 for _ in model._walk_parameters(""))
     if walked != len(model.named_parameters()):
         raise ValueError(f"{where}: the model shares parameters between layers; its config cannot express that")
@@ -230,6 +241,7 @@ def load_model(path):
     """
     from .model import Sequential
 
+    path = _fspath(path, "load_model")
     arrays, meta = read_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,))
     where = f"load_model({os.fspath(path)!r})"
     try:
@@ -246,7 +258,8 @@ def load_model(path):
     set_default_dtype(dtype)
     try:
         model = Sequential.from_config(meta["model"])
-    except (ValueError, TypeError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, OverflowError, MemoryError, RecursionError) as err:
+        # MemoryError: a config asking for impossibly large layers; RecursionError: nested too deep
         raise ValueError(f"{where}: cannot rebuild the model: {err}") from None
     finally:
         set_default_dtype(previous_dtype)

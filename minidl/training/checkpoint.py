@@ -73,7 +73,9 @@ def load_checkpoint(trainer, path):
         optimizer_state = unflatten(meta["optimizer"], arrays, where)
         rng_state = unflatten(meta["rng"], arrays, where)
         epoch = meta["epoch"]
-    except (KeyError, TypeError) as err:
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
+        if isinstance(err, ValueError) and str(err).startswith(where):
+            raise
         raise ValueError(f"{where}: the checkpoint is incomplete or malformed ({err!r})") from None
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ValueError(f"{where}: bad epoch count {epoch!r}")
@@ -82,18 +84,48 @@ def load_checkpoint(trainer, path):
             f"{where}: the checkpoint was trained with k1={meta.get('k1')}, k2={meta.get('k2')}, "
             f"this trainer has k1={trainer.k1}, k2={trainer.k2}"
         )
+    history = _history(meta.get("history"), where)
+    previous = trainer.model.state_dict()
     try:
-        trainer.model.load_state_dict(model_state)
-        trainer.optimizer.load_state_dict(optimizer_state)
         rng = np.random.default_rng()
         rng.bit_generator.state = rng_state
-    except (ValueError, TypeError, KeyError) as err:
+        trainer.model.load_state_dict(model_state)
+        trainer.optimizer.load_state_dict(optimizer_state)
+    except (ValueError, TypeError, KeyError, OverflowError) as err:
+        # each load_state_dict changes nothing when it fails; undo the model's if the optimizer's failed
+        trainer.model.load_state_dict(previous)
         raise ValueError(f"{where}: does not fit this trainer: {err}") from None
-    history = History()
-    saved = meta.get("history")
-    if isinstance(saved, dict) and isinstance(saved.get("epoch"), list) and isinstance(saved.get("history"), dict):
-        history.epoch = list(saved["epoch"])
-        history.history = {str(k): list(v) for k, v in saved["history"].items() if isinstance(v, list)}
     trainer.rng = rng
     trainer.epoch = epoch
     trainer.history = history
+
+
+def _history(saved, where):
+    """The ``History`` a checkpoint stored; none stored (older files) gives an empty one."""
+    history = History()
+    if saved is None:
+        return history
+    epochs = saved.get("epoch") if isinstance(saved, dict) else None
+    metrics = saved.get("history") if isinstance(saved, dict) else None
+    try:
+        if not (isinstance(epochs, list) and all(type(e) is int for e in epochs) and isinstance(metrics, dict)):
+            raise TypeError
+        values = {k: [_real(v) for v in _list(vs)] for k, vs in metrics.items()}
+    except (TypeError, OverflowError):
+        raise ValueError(f"{where}: malformed history {saved!r:.200}") from None
+    history.epoch, history.history = list(epochs), values
+    return history
+
+
+def _list(value):
+    if not isinstance(value, list):
+        raise TypeError
+    return value
+
+
+def _real(value):
+    if value is None:  # an epoch that lacked this metric
+        return None
+    if type(value) not in (int, float):
+        raise TypeError
+    return float(value)

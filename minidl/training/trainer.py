@@ -156,8 +156,8 @@ class TBPTTTrainer:
                     logs["val_loss"] = self.evaluate(vx, vy, batch_size=batch_size)
                     self.model.train()
                 self.epoch += 1
-                cbs.on_epoch_end(epoch, logs)
                 history.record(epoch, logs)
+                cbs.on_epoch_end(epoch, logs)
                 progress.epoch_end(epoch + 1, logs)
                 if self.stop_training:
                     break
@@ -172,7 +172,7 @@ class TBPTTTrainer:
 
         Returns the mean over all batches, weighted by batch size.
         """
-        x, y = self._check_data(x, y, "x", "y")
+        x, y = self._check_data(x, y, "x", "y", owner="evaluate")
         batch_size = len(x) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
         was_training = self.model.training
         self.model.eval()
@@ -263,11 +263,16 @@ class TBPTTTrainer:
             )
         for p, keep in zip(self._params, self._backup):
             np.copyto(keep, p.data)
-        with _deferred_interrupt():  # Ctrl-C never leaves half the parameters updated
-            self.optimizer.step()
-        if not all(np.isfinite(p.data).all() for p in self._params):
-            for p, keep in zip(self._params, self._backup):
-                np.copyto(p.data, keep)
+        # Ctrl-C never leaves half the parameters updated; nor does an overflow turned into an
+        # exception by -W error or np.errstate(raise): it is caught by the check below instead
+        with _deferred_interrupt():
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self.optimizer.step()
+            finite = all(np.isfinite(p.data).all() for p in self._params)
+            if not finite:
+                for p, keep in zip(self._params, self._backup):
+                    np.copyto(p.data, keep)
+        if not finite:
             raise FloatingPointError(
                 f"fit: the update at epoch {epoch + 1}, batch {batch + 1} made weights non-finite (learning rate "
                 "too large?); the model keeps the weights from before it (the optimizer's state is not rolled back)"
@@ -282,7 +287,7 @@ class TBPTTTrainer:
         for r in self._rnns:
             r.reset_states()
 
-    def _check_data(self, x, y, xname, yname):
+    def _check_data(self, x, y, xname, yname, owner="fit"):
         """Validate and convert one data set.
 
         ``x``: floats ``(batch, time, features)``, or integer tokens ``(batch, time)`` for a
@@ -291,28 +296,28 @@ class TBPTTTrainer:
         (for ``CrossEntropyLoss``). The time axis of ``y`` makes it many-to-many.
         """
         dtype = self.model.dtype
-        x, x_tokens = _as_data(x, xname, dtype)
-        y, y_classes = _as_data(y, yname, dtype)
+        x, x_tokens = _as_data(x, xname, dtype, owner)
+        y, y_classes = _as_data(y, yname, dtype, owner)
         if x.ndim != (2 if x_tokens else 3):
             expected = "(batch, time) of integer tokens" if x_tokens else "(batch, time, features)"
-            raise ValueError(f"fit: {xname} must be {expected}, got shape {fmt_shape(x.shape)}")
+            raise ValueError(f"{owner}: {xname} must be {expected}, got shape {fmt_shape(x.shape)}")
         if y.ndim not in ((1, 2) if y_classes else (2, 3)):
             expected = ("(batch,) or (batch, time) of class indices" if y_classes else
                         "(batch, out) for many-to-one or (batch, time, out) for many-to-many")
-            raise ValueError(f"fit: {yname} must be {expected}, got shape {fmt_shape(y.shape)}")
+            raise ValueError(f"{owner}: {yname} must be {expected}, got shape {fmt_shape(y.shape)}")
         if len(x) != len(y):
-            raise ValueError(f"fit: {xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}")
+            raise ValueError(f"{owner}: {xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}")
         if x.size == 0 or y.size == 0:
-            raise ValueError(f"fit: {xname} and {yname} must not be empty, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}")
+            raise ValueError(f"{owner}: {xname} and {yname} must not be empty, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}")
         if _has_time_axis(y) and y.shape[1] != x.shape[1]:
-            raise ValueError(f"fit: {yname} has {y.shape[1]} steps but {xname} has {x.shape[1]} (many-to-many needs the same)")
+            raise ValueError(f"{owner}: {yname} has {y.shape[1]} steps but {xname} has {x.shape[1]} (many-to-many needs the same)")
         for name, arr in ((xname, x), (yname, y)):
             if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                raise ValueError(f"fit: {name} contains NaN or infinite values")
+                raise ValueError(f"{owner}: {name} contains NaN or infinite values")
         return x, y
 
 
-def _as_data(arr, name, dtype):
+def _as_data(arr, name, dtype, owner):
     """(array, is_integer): integer arrays stay integer (tokens, class indices), the rest become ``dtype``."""
     if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu":
         return arr, True
@@ -323,7 +328,7 @@ def _as_data(arr, name, dtype):
             probe = None
         if probe is not None and probe.dtype.kind in "iu":
             return probe, True
-    return as_float_array(arr, name, "fit", dtype), False
+    return as_float_array(arr, name, owner, dtype), False
 
 
 def _has_time_axis(y):
