@@ -23,6 +23,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from pickle_trap import FIRED as _TRAP_FIRED
+from pickle_trap import Trap as _Trap
 
 X = np.random.default_rng(0).standard_normal((5, 4, 2)).astype(np.float32)
 Y = np.random.default_rng(1).standard_normal((5, 1)).astype(np.float32)
@@ -500,17 +502,7 @@ def test_the_good_files_load(good_files, tmp_path):
     assert trainer.epoch == 2 and trainer.history.epoch == [0, 1]
 
 
-_TRAP_FIRED = []
 
-
-def _trap():
-    _TRAP_FIRED.append(True)
-    return "boom"
-
-
-class _Trap:
-    def __reduce__(self):
-        return (_trap, ())
 
 
 @pytest.mark.parametrize("member", ["model/0.cell.kernel", "optimizer/state/0/exp_avg", "__config__", "evil"])

@@ -11,19 +11,8 @@ import pytest
 import minidl as mdl
 from minidl.serialization import read_archive, write_archive
 
-_TRAP_FIRED = []
-
-
-def _trap():
-    _TRAP_FIRED.append(True)
-    return "boom"
-
-
-class _Trap:
-    """Unpickling this object calls ``_trap`` (a stand-in for arbitrary code)."""
-
-    def __reduce__(self):
-        return (_trap, ())
+from pickle_trap import FIRED as _TRAP_FIRED
+from pickle_trap import Trap as _Trap
 
 
 class _MinimalCell(mdl.Cell):
