@@ -14,7 +14,7 @@ class _Activation(Layer):
 
     def forward(self, x):
         if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
-            x = as_float_array(x, "input", repr(self), get_default_dtype())
+            x = as_float_array(x, "input", self, get_default_dtype())
         y = self._f(x)
         self._saved = self._keep(x, y) if is_grad_enabled() else None
         return y
@@ -25,7 +25,7 @@ class _Activation(Layer):
             raise self._missing_forward()
         g = grad_out
         if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
-            g = as_float_array(g, "grad_out", repr(self), get_default_dtype())
+            g = as_float_array(g, "grad_out", self, get_default_dtype())
         if g.shape != saved.shape:
             raise ValueError(f"{self!r}: expected grad_out of shape {saved.shape}, got {g.shape}")
         return self._df(saved, g)

@@ -126,7 +126,7 @@ class Layer:
     @property
     def dtype(self):
         """The dtype computation runs in: that of the parameters, else the default."""
-        for p in self.parameters():
+        for _, p in self._walk_parameters(""):
             return p.data.dtype
         return get_default_dtype()
 

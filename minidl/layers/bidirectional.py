@@ -104,7 +104,7 @@ class Bidirectional(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x):
-        owner = repr(self)
+        owner = self
         fwd, bwd = self.forward_layer, self.backward_layer
         if fwd.stateful:
             raise ValueError(f"{owner}: the wrapped RNN was made stateful; Bidirectional does not support that")
@@ -142,7 +142,7 @@ class Bidirectional(Layer):
         if self._out_shape is None:
             raise self._missing_forward()
         H = self.forward_layer.cell.hidden_size
-        g = as_float_array(grad_out, "grad_out", repr(self), self.forward_layer.cell.dtype)
+        g = as_float_array(grad_out, "grad_out", self, self.forward_layer.cell.dtype)
         if g.shape != self._out_shape:
             raise ValueError(
                 f"{self!r}: expected grad_out of shape {fmt_shape(self._out_shape)}, got {fmt_shape(g.shape)}"

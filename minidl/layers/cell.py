@@ -73,7 +73,7 @@ class Cell(Layer):
 
         Returns the new state tuple; no history is kept (use ``RNN`` to train).
         """
-        owner = repr(self)
+        owner = self
         x = as_float_array(x, "input", owner, self.dtype)
         if x.ndim != 2 or x.shape[1] != self.input_size or x.shape[0] == 0:
             raise ValueError(f"{owner}: expected input (batch, {self.input_size}), got shape {fmt_shape(x.shape)}")

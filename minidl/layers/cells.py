@@ -17,7 +17,8 @@ from .cell import Cell
 def _project(xs, kernel, bias):
     """``xs: (T, B, F) -> (T, B, G)``: one matmul for every step's input projection."""
     T, B, F = xs.shape
-    out = xs.reshape(T * B, F) @ kernel
+    x2 = xs.reshape(T * B, F)
+    out = x2 * kernel if F == 1 else x2 @ kernel  # same products; numpy's matmul is slow at K = 1
     out += bias
     return out.reshape(T, B, -1)
 
@@ -141,7 +142,7 @@ class RNNCell(_BuiltinCell):
     def backward_sequence(self, dhs, dstate, cache):
         xs, hs = cache["xs"], cache["hs"]
         T = xs.shape[0]
-        U_T = self.recurrent_kernel.data.T
+        U_T = np.ascontiguousarray(self.recurrent_kernel.data.T)  # BLAS is much faster on it than on the view
         da = self._act_derivative(hs[1:], self._scratch("da", hs[1:].shape, hs.dtype))  # becomes dL/da
         dh = dstate[0]
         for t in range(T - 1, -1, -1):
@@ -269,7 +270,7 @@ class LSTMCell(_BuiltinCell):
         np.multiply(tc, tc, out=a)
         np.subtract(1, a, out=a)
         a *= o  # o * (1 - tanh(c')^2)
-        U_T = self.recurrent_kernel.data.T
+        U_T = np.ascontiguousarray(self.recurrent_kernel.data.T)  # BLAS is much faster on it than on the view
         dz = self._scratch("dz", gates.shape, gates.dtype)
         dh, dc = dstate
         dc = dc.copy()
@@ -381,7 +382,7 @@ class GRUCell(_BuiltinCell):
         np.subtract(1, tmp, out=tmp)
         np.subtract(1, z, out=p[..., 2 * H:])
         p[..., 2 * H:] *= tmp  # (1-z) * (1-n^2)
-        U_T = self.recurrent_kernel.data.T
+        U_T = np.ascontiguousarray(self.recurrent_kernel.data.T)  # BLAS is much faster on it than on the view
         d_in = self._scratch("d_in", gates.shape, gates.dtype)
         d_rec = self._scratch("d_rec", gates.shape, gates.dtype)
         (dh,) = dstate

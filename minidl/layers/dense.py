@@ -57,8 +57,8 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.out_features,)
 
     def forward(self, x):
-        x = as_float_array(x, "input", repr(self), self.kernel.data.dtype)
-        check_last_dim(x, self.in_features, "input", repr(self))
+        x = as_float_array(x, "input", self, self.kernel.data.dtype)
+        check_last_dim(x, self.in_features, "input", self)
         y = x @ self.kernel.data
         if self.bias is not None:
             y += self.bias.data
@@ -69,7 +69,7 @@ class Dense(Layer):
         if self._x is None:
             raise self._missing_forward()
         x = self._x
-        g = as_float_array(grad_out, "grad_out", repr(self), self.kernel.data.dtype)
+        g = as_float_array(grad_out, "grad_out", self, self.kernel.data.dtype)
         expected = x.shape[:-1] + (self.out_features,)
         if g.shape != expected:
             raise ValueError(f"{self!r}: expected grad_out of shape {expected}, got {g.shape}")

@@ -58,7 +58,7 @@ class Dropout(Layer):
 
     def forward(self, x):
         if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
-            x = as_float_array(x, "input", repr(self), get_default_dtype())
+            x = as_float_array(x, "input", self, get_default_dtype())
         if not self.training or self.p == 0.0:
             self._mask, self._shape = None, (x.shape if is_grad_enabled() else None)
             return x
@@ -80,7 +80,7 @@ class Dropout(Layer):
             raise self._missing_forward()
         g = grad_out
         if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
-            g = as_float_array(g, "grad_out", repr(self), get_default_dtype())
+            g = as_float_array(g, "grad_out", self, get_default_dtype())
         if g.shape != self._shape:
             raise ValueError(
                 f"{self!r}: expected grad_out of shape {fmt_shape(self._shape)}, got {fmt_shape(g.shape)}"

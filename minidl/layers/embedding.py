@@ -75,7 +75,7 @@ class Embedding(Layer):
         return None
 
     def _check_indices(self, x):
-        owner = repr(self)
+        owner = self
         arr = np.asarray(x)
         if arr.dtype.kind not in "iu":
             what = "booleans" if arr.dtype.kind == "b" else f"dtype {arr.dtype}"

@@ -58,7 +58,7 @@ class LayerNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x):
-        owner = repr(self)
+        owner = self
         x = as_float_array(x, "input", owner, self.gamma.data.dtype)
         check_last_dim(x, self.normalized_shape, "input", owner)
         xc = x - x.mean(axis=-1, keepdims=True)
@@ -72,7 +72,7 @@ class LayerNorm(Layer):
         if self._saved is None:
             raise self._missing_forward()
         xhat, r = self._saved
-        g = as_float_array(grad_out, "grad_out", repr(self), self.gamma.data.dtype)
+        g = as_float_array(grad_out, "grad_out", self, self.gamma.data.dtype)
         if g.shape != xhat.shape:
             raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(xhat.shape)}, got {fmt_shape(g.shape)}")
         F = self.normalized_shape

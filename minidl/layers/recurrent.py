@@ -89,7 +89,7 @@ class RNN(Layer):
             raise ValueError(f"{self!r}: set_state expected a tuple of {len(sizes)} arrays, got {got}")
         arrays = []
         for k, (s, n) in enumerate(zip(state, sizes)):
-            s = as_float_array(s, f"state[{k}]", repr(self), self.cell.dtype)
+            s = as_float_array(s, f"state[{k}]", self, self.cell.dtype)
             if s.ndim != 2 or s.shape[1] != n or (arrays and s.shape[0] != arrays[0].shape[0]):
                 raise ValueError(f"{self!r}: state[{k}] expected shape (batch, {n}), got {fmt_shape(s.shape)}")
             arrays.append(s.copy())
@@ -111,7 +111,7 @@ class RNN(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x):
-        owner = repr(self)
+        owner = self
         x = as_float_array(x, "input", owner, self.cell.dtype)
         if x.ndim != 3 or x.shape[2] != self.cell.input_size:
             raise ValueError(
@@ -144,7 +144,7 @@ class RNN(Layer):
         if self._cache is None:
             raise self._missing_forward()
         B, T, H = self._batch, self._cache_len, self.cell.hidden_size
-        g = as_float_array(grad_out, "grad_out", repr(self), self.cell.dtype)
+        g = as_float_array(grad_out, "grad_out", self, self.cell.dtype)
         expected = (B, T, H) if self.return_sequences else (B, H)
         if g.shape != expected:
             raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}")

@@ -34,7 +34,7 @@ class _Reshaping(Layer):
         raise NotImplementedError
 
     def forward(self, x):
-        x = _as_numeric(x, repr(self))
+        x = _as_numeric(x, self)
         y = x.reshape((x.shape[0],) + self._target(x.shape[1:]))
         self._in_shape, self._out_shape = (x.shape, y.shape) if is_grad_enabled() else (None, None)
         self._integer_input = x.dtype.kind in "biu"
