@@ -1,0 +1,89 @@
+"""Workload 2: forward + backward of one batch through a recurrent layer, minidl against PyTorch.
+
+A batch ``x: (32, 50, 65)`` through RNN (tanh), LSTM and GRU layers of 128 units returning
+the whole sequence, then backward from a fixed output gradient ``g: (32, 50, 128)`` (what
+``(out * g).sum().backward()`` gives): gradients of every parameter and of the input.
+Each repetition also zeroes the parameter gradients first, on both sides.
+
+* minidl: ``RNN(cell, return_sequences=True)``: ``zero_grad``, ``forward(x)``, ``backward(g)``.
+* PyTorch: ``nn.RNN / nn.LSTM / nn.GRU(batch_first=True)`` on an input that requires grad:
+  ``zero_grad(set_to_none=True)``, forward, ``out.backward(g)``.
+
+Figure: median seconds per batch, and the ratio minidl / torch (below 1: minidl faster).
+The target (<= 1.0) applies to float32; float64 is reported for information.
+"""
+
+import numpy as np
+
+import minidl as mdl
+
+from .common import Result, Row, Target, compare, fmt_seconds, load_torch, torch_error
+
+FULL = {"batch": 32, "steps": 50, "features": 65, "hidden": 128}
+QUICK = {"batch": 4, "steps": 8, "features": 5, "hidden": 8}
+CELLS = ("RNN", "LSTM", "GRU")
+DTYPES = (np.float32, np.float64)
+
+
+def minidl_step(kind, x, g, hidden, seed=0):
+    mdl.set_seed(seed)
+    cell = {"RNN": mdl.RNNCell, "LSTM": mdl.LSTMCell, "GRU": mdl.GRUCell}[kind](x.shape[2], hidden)
+    layer = mdl.RNN(cell, return_sequences=True).astype(x.dtype)
+
+    def step():
+        layer.zero_grad()
+        layer.forward(x)
+        layer.backward(g)
+
+    return step
+
+
+def torch_step(torch, kind, x, g, hidden, seed=0):
+    torch.manual_seed(seed)
+    dtype = torch.float32 if x.dtype == np.float32 else torch.float64
+    layer = getattr(torch.nn, kind)(x.shape[2], hidden, batch_first=True).to(dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    gt = torch.from_numpy(g)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        xt.grad = None
+        out, _ = layer(xt)
+        out.backward(gt)
+
+    return step
+
+
+def run(settings):
+    size = QUICK if settings.quick else FULL
+    reps = settings.repetitions(full=15, quick=3)
+    B, T, F, H = size["batch"], size["steps"], size["features"], size["hidden"]
+    torch = load_torch()
+    if torch is None:
+        print(f"note: forward_backward: PyTorch reference skipped ({torch_error()})")
+    result = Result("forward_backward")
+    rng = np.random.default_rng(0)
+    x64, g64 = rng.standard_normal((B, T, F)), rng.standard_normal((B, T, H))
+    bars = []
+    for kind in CELLS:
+        for dtype in DTYPES:
+            x, g = x64.astype(dtype), g64.astype(dtype)
+            name = np.dtype(dtype).name
+            fns = {"minidl": minidl_step(kind, x, g, H)}
+            if torch is not None:
+                fns["torch"] = torch_step(torch, kind, x, g, H)
+            seconds = compare(fns, settings, reps, warmup=2, label=f"{kind} {name}")
+            t_minidl, t_torch = seconds["minidl"], seconds.get("torch")
+            target = Target("<=", 1.0) if dtype is np.float32 else None
+            label = f"forward+backward {kind} ({B}x{T}, in {F}, H {H}, {name})"
+            if t_torch is None:
+                row = Row(label, "time per batch", fmt_seconds(t_minidl), "torch not available", None, target,
+                          note="skipped")
+            else:
+                row = Row(label, "time per batch", fmt_seconds(t_minidl), f"torch {fmt_seconds(t_torch)}",
+                          t_minidl / t_torch, target)
+            result.rows.append(row)
+            result.raw[f"{kind}-{name}"] = {f"{k}_seconds": v for k, v in seconds.items()}
+            bars.append((f"{kind}\n{name}", t_minidl, t_torch))
+    result.plot = {"bars": bars}
+    return result

@@ -1,0 +1,123 @@
+"""Workload 1: training throughput on the article's task (windows of a sine wave -> next value).
+
+The same model three ways, float32, Adam(lr=1e-3), global-norm clip at 5, batches of 32,
+MSE on the value after each window (many-to-one):
+
+* minidl: ``Sequential([RNN(RNNCell(1, H)), Dense(H, 1)])`` through ``TBPTTTrainer.fit``
+  (one epoch per call, ``verbose=0``);
+* PyTorch: ``nn.RNN(1, H, batch_first=True)`` + ``nn.Linear(H, 1)``, the usual loop
+  (zero_grad, backward, ``clip_grad_norm_``, step, ``loss.item()``);
+* naive: ``benchmarks.naive.NaiveRNN``, one window and one step at a time. It is slow, so
+  it is timed on a subset of the windows and its rate (windows per second) compared.
+
+Figure: windows per second (epoch size / median epoch time). The training functions are
+also used by the scaling workload.
+"""
+
+import numpy as np
+
+import minidl as mdl
+
+from .common import Result, Row, Target, compare, load_torch, median, timed_block, torch_error
+from .naive import NaiveRNN
+
+FULL = {"windows": 2048, "steps": 50, "hidden": 100, "batch": 32, "naive_windows": 128}
+QUICK = {"windows": 128, "steps": 20, "hidden": 16, "batch": 32, "naive_windows": 16}
+MAX_NORM = 5.0
+
+
+def sine_windows(n, steps, dtype=np.float32):
+    """``x: (n, steps, 1)`` windows of ``sin(0), sin(1), ...`` and ``y: (n, 1)`` the value after each."""
+    series = np.sin(np.arange(n + steps, dtype=np.float64))
+    idx = np.arange(n)[:, None] + np.arange(steps)[None, :]
+    return series[idx][..., None].astype(dtype), series[steps:steps + n, None].astype(dtype)
+
+
+def minidl_epoch(x, y, hidden, batch, seed=0, cell="rnn"):
+    """A function running one training epoch of minidl on ``(x, y)`` (the model persists across calls)."""
+    mdl.set_seed(seed)
+    features = x.shape[2]
+    make = {"rnn": mdl.RNNCell, "lstm": mdl.LSTMCell, "gru": mdl.GRUCell}[cell]
+    model = mdl.Sequential([mdl.RNN(make(features, hidden)), mdl.Dense(hidden, y.shape[1])])
+    model.astype(x.dtype)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.Adam(model.parameters(), lr=1e-3),
+                               clipper=mdl.ClipByGlobalNorm(MAX_NORM), seed=seed)
+    losses = []
+
+    def epoch():
+        history = trainer.fit(x, y, epochs=1, batch_size=batch, verbose=0)
+        losses.append(history.history["loss"][-1])
+
+    epoch.losses = losses
+    return epoch
+
+
+def torch_epoch(torch, x, y, hidden, batch, seed=0):
+    """The PyTorch equivalent of ``minidl_epoch`` (same model, optimizer, clipping, shuffling)."""
+    nn = torch.nn
+    torch.manual_seed(seed)
+    dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[x.dtype]
+    rnn = nn.RNN(x.shape[2], hidden, batch_first=True).to(dtype)
+    head = nn.Linear(hidden, y.shape[1]).to(dtype)
+    params = list(rnn.parameters()) + list(head.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-3)
+    loss_fn = nn.MSELoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    rng = np.random.default_rng(seed)
+    losses = []
+
+    def epoch():
+        order = torch.from_numpy(rng.permutation(len(xt)))
+        total = 0.0
+        for start in range(0, len(xt), batch):
+            idx = order[start:start + batch]
+            _, h_n = rnn(xt[idx])
+            loss = loss_fn(head(h_n[-1]), yt[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, MAX_NORM)
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(xt))
+
+    epoch.losses = losses
+    return epoch
+
+
+def run(settings):
+    size = QUICK if settings.quick else FULL
+    reps = settings.repetitions(full=5)
+    n, steps, hidden, batch = size["windows"], size["steps"], size["hidden"], size["batch"]
+    x, y = sine_windows(n, steps)
+    label = f"sine training (T={steps}, H={hidden}, B={batch}, float32)"
+    result = Result("sine")
+
+    fns = {"minidl": minidl_epoch(x, y, hidden, batch)}
+    torch = load_torch()
+    if torch is None:
+        print(f"note: sine: PyTorch reference skipped ({torch_error()})")
+    else:
+        fns["torch"] = torch_epoch(torch, x, y, hidden, batch)
+    seconds = compare(fns, settings, reps, label="sine")
+    rates = {name: n / s for name, s in seconds.items()}
+    for name, fn in fns.items():
+        result.raw[name] = {"epoch_seconds": seconds[name], "windows_per_s": rates[name], "losses": fn.losses}
+    mine = f"{rates['minidl']:,.0f} /s"
+    if torch is None:
+        result.rows.append(Row(label, "windows/s vs torch", mine, "torch not available", None, Target(">=", 2.5),
+                               note="skipped"))
+    else:
+        result.rows.append(Row(label, "windows/s vs torch", mine, f"torch {rates['torch']:,.0f} /s",
+                               rates["minidl"] / rates["torch"], Target(">=", 2.5)))
+
+    m = size["naive_windows"]
+    naive = NaiveRNN(x.shape[2], hidden, y.shape[1], dtype=np.float32, max_norm=MAX_NORM)
+    order = np.random.default_rng(0)
+    t_naive = median(timed_block(lambda: naive.fit_epoch(x[:m], y[:m], batch, order), settings,
+                                 settings.repetitions(full=3), label="sine naive"))
+    rates["naive"] = m / t_naive
+    result.raw["naive"] = {"subset_windows": m, "subset_seconds": t_naive, "windows_per_s": rates["naive"]}
+    result.rows.append(Row(label, "windows/s vs naive", mine, f"naive {rates['naive']:,.0f} /s ({m} of {n} windows)",
+                           rates["minidl"] / rates["naive"], Target(">=", 100)))
+    result.plot = {"rates": rates}
+    return result

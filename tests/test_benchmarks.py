@@ -1,0 +1,225 @@
+"""The benchmark suite: a --quick run end to end, and the naive reference's correctness.
+
+The naive per-sample RNN is the baseline every "x times faster than naive" figure divides
+by, so its gradients are checked against central differences and against minidl, and its
+clipping and Adam against hand-computed values and minidl's optimizer.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minidl as mdl
+from benchmarks import common
+from benchmarks.__main__ import parse_args
+from benchmarks.common import Row, Target, loglog_slope
+from benchmarks.naive import PARAM_NAMES, NaiveRNN
+from benchmarks.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "| workload | measure | minidl | reference | ratio | target | result |"
+
+
+def _batch(rng, B=3, T=5, F=2, O=2):
+    return rng.standard_normal((B, T, F)), rng.standard_normal((B, O))
+
+
+# ---- the suite end to end ------------------------------------------------------------
+def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert HEADER in out
+    table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
+    rows = table[1:]  # after the header
+    # 2 sine rows, 6 forward+backward rows (3 cells x 2 dtypes), 1 memory row, 3 scaling rows
+    assert sum("sine training" in r for r in rows) == 2
+    assert sum("forward+backward" in r for r in rows) == 6
+    assert sum("memory" in r for r in rows) == 1
+    assert sum("scaling:" in r for r in rows) == 3
+    for target in (">= 2.5x", ">= 100x", "<= 1 ", "<= 1.5"):
+        assert any(target in r for r in rows), target
+    # every row with a target has a verdict
+    for r in rows:
+        cells = [c.strip() for c in r.strip("|").split("|")]
+        if cells[5] != "-":
+            assert cells[6] in ("pass", "**FAIL**", "skipped"), r
+    assert "machine:" in out and "numpy:" in out
+
+    png = (tmp_path / "benchmarks.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["rows"]) == 12 and results["quick"] is True
+    naive_row = next(r for r in results["rows"] if "naive" in r["measure"])
+    raw = results["raw"]["sine"]
+    assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
+    memory = results["raw"]["memory"]
+    assert all(v["peak_bytes"] > 0 for v in memory.values())
+    assert "| workload |" in (tmp_path / "results.md").read_text()
+
+
+def test_quick_run_without_torch_skips_its_references(tmp_path):
+    code = ("import sys; sys.modules['torch'] = None; from benchmarks.__main__ import main; "
+            f"sys.exit(main(['--quick', '--only', 'sine,fwdbwd', '--out', {str(tmp_path)!r}]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "note: PyTorch is not importable" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "workload" not in line]
+    assert len(rows) == 8  # sine: 2, forward_backward: 6
+    torch_rows = [r for r in rows if "naive" not in r]
+    assert all("torch not available" in r and r.endswith("| skipped |") for r in torch_rows)
+    naive_row = next(r for r in rows if "naive" in r)
+    assert naive_row.endswith("| pass |") or naive_row.endswith("| **FAIL** |")
+    assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
+
+
+def test_command_line_flags():
+    args = parse_args(["--quick", "--only", "fwdbwd,memory", "--only", "memory", "--reps", "3", "--out", "x"])
+    assert (args.quick, args.names, args.reps, args.out) == (True, ["forward_backward", "memory"], 3, "x")
+    assert parse_args([]).names == ["sine", "forward_backward", "memory", "scaling"]
+    for bad in (["--only", "nope"], ["--reps", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+
+
+def test_disturbed_blocks_are_measured_again(monkeypatch):
+    loads = iter([1.0, 0.9, 0.1, 2.0, 2.0, 2.0, 2.0])
+
+    class FakeLoad:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.cores = next(loads)
+
+    monkeypatch.setattr(common, "OutsideLoad", FakeLoad)
+    monkeypatch.setattr(common, "RETRY_PAUSE", 0.0)
+    settings = common.Settings()  # full mode: 3 retries
+    monkeypatch.setattr(common.Settings, "settle", 0.0)
+    calls = []
+    times = common.timed_block(lambda: calls.append(1), settings, reps=2, warmup=1, label="a")
+    assert len(times) == 2 and len(calls) == 3 * 3  # three attempts of warm-up + 2 reps
+    times = common.timed_block(lambda: calls.append(1), settings, reps=1, warmup=0, label="b")
+    assert len(calls) == 9 + 4  # one attempt and 3 retries, all disturbed
+    assert settings.noise == [{"block": "a", "retries": 2, "outside_cores": 0.1, "clean": True},
+                              {"block": "b", "retries": 3, "outside_cores": 2.0, "clean": False}]
+
+
+def test_targets_slopes_and_verdicts():
+    assert loglog_slope([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
+    assert loglog_slope([10, 100], [5, 5]) == pytest.approx(0.0)
+    at_least = Target(">=", 2.5)
+    assert (at_least.check(2.5), at_least.check(2.49), at_least.check(math.nan), at_least.check(None)) == (
+        True, False, None, None)
+    at_most = Target("<=", 1.0)
+    assert (at_most.check(0.99), at_most.check(1.01)) == (True, False)
+    text = markdown_table([Row("w", "m", "1 /s", "torch 2 /s", 0.5, at_least),
+                           Row("w", "m", "3 ms", "torch 4 ms", 0.75, at_most),
+                           Row("w", "m", "k = 1.00")])
+    lines = text.splitlines()
+    assert lines[0] == HEADER
+    assert lines[2] == "| w | m | 1 /s | torch 2 /s | 0.5x | >= 2.5x | **FAIL** |"
+    assert lines[3] == "| w | m | 3 ms | torch 4 ms | 0.75x | <= 1 | pass |"
+    assert lines[4] == "| w | m | k = 1.00 | - | - | - | - |"
+
+
+# ---- the naive reference ---------------------------------------------------------------
+def test_naive_gradients_match_central_differences():
+    rng = np.random.default_rng(0)
+    xb, yb = _batch(rng)
+    net = NaiveRNN(2, 4, 2, dtype=np.float64, seed=1)
+    _, grads = net.loss_and_grads(xb, yb)
+    eps = 1e-6
+    for name in PARAM_NAMES:
+        p = net.params[name]
+        numeric = np.empty_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            up, _ = net.loss_and_grads(xb, yb)
+            p[i] = old - eps
+            down, _ = net.loss_and_grads(xb, yb)
+            p[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        assert np.abs(grads[name]).max() > 1e-3, name  # a gradient that is really there
+        np.testing.assert_allclose(grads[name], numeric, rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_naive_matches_minidl_loss_and_gradients(float64):
+    rng = np.random.default_rng(2)
+    xb, yb = _batch(rng, B=4, T=6, F=3, O=2)
+    net = NaiveRNN(3, 5, 2, dtype=np.float64, seed=3)
+    loss, grads = net.loss_and_grads(xb, yb)
+    model = mdl.Sequential([mdl.RNN(mdl.RNNCell(3, 5)), mdl.Dense(5, 2)])
+    cell, dense = model.layers[0].cell, model.layers[1]
+    P = net.params
+    cell.kernel.data[...] = P["U"].T
+    cell.recurrent_kernel.data[...] = P["W"].T
+    cell.bias.data[...] = P["b"][:, 0]
+    dense.kernel.data[...] = P["V"].T
+    dense.bias.data[...] = P["c"][:, 0]
+    mse = mdl.MSELoss()
+    assert mse.forward(model.forward(xb), yb) == pytest.approx(loss, rel=1e-12)
+    model.backward(mse.backward())
+    pairs = ((cell.kernel, grads["U"].T), (cell.recurrent_kernel, grads["W"].T), (cell.bias, grads["b"][:, 0]),
+             (dense.kernel, grads["V"].T), (dense.bias, grads["c"][:, 0]))
+    for p, expected in pairs:
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-10, atol=1e-13, err_msg=p.name)
+
+
+def test_naive_clip_by_global_norm():
+    net = NaiveRNN(1, 2, 1, dtype=np.float64, max_norm=5.0)
+    grads = {n: np.zeros_like(p) for n, p in net.params.items()}
+    grads["W"][0, 0], grads["c"][0, 0] = 6.0, 8.0  # norm 10
+    assert net.clip(grads) == pytest.approx(10.0)
+    assert grads["W"][0, 0] == pytest.approx(6.0 * 5.0 / (10.0 + 1e-6), rel=1e-12)
+    assert grads["c"][0, 0] == pytest.approx(8.0 * 5.0 / (10.0 + 1e-6), rel=1e-12)
+    small = {n: np.full_like(p, 0.1) for n, p in net.params.items()}
+    before = {n: g.copy() for n, g in small.items()}
+    net.clip(small)
+    for n in small:
+        np.testing.assert_array_equal(small[n], before[n])
+
+
+def test_naive_adam_matches_minidl_adam():
+    rng = np.random.default_rng(4)
+    net = NaiveRNN(2, 3, 1, dtype=np.float64, seed=5, lr=0.01)
+    start = {n: p.copy() for n, p in net.params.items()}
+    params = [mdl.Parameter(start[n].copy(), n) for n in PARAM_NAMES]
+    adam = mdl.Adam(params, lr=0.01)
+    first = None
+    for step in range(3):
+        grads = {n: rng.standard_normal(p.shape) for n, p in net.params.items()}
+        first = first or {n: g.copy() for n, g in grads.items()}
+        for p in params:
+            p.grad[...] = grads[p.name]
+        adam.step()
+        net.adam_step(grads)
+        if step == 0:
+            # first bias-corrected step: lr * g / (|g| + eps)
+            for n in PARAM_NAMES:
+                g = first[n]
+                np.testing.assert_allclose(net.params[n], start[n] - 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-12)
+    for p in params:
+        np.testing.assert_allclose(net.params[p.name], p.data, rtol=1e-12, atol=1e-15)
+
+
+def test_naive_training_lowers_the_loss():
+    from benchmarks.sine import sine_windows
+
+    x, y = sine_windows(64, 10, np.float32)
+    net = NaiveRNN(1, 8, 1, dtype=np.float32, seed=0, lr=1e-2)
+    first = net.fit_epoch(x, y, batch_size=16, rng=np.random.default_rng(0))
+    for _ in range(4):
+        last = net.fit_epoch(x, y, batch_size=16, rng=np.random.default_rng(0))
+    assert net.params["W"].dtype == np.float32
+    assert last < 0.5 * first
