@@ -323,8 +323,12 @@ def _threadpools():
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
         env = {k: os.environ[k] for k in names if k in os.environ}
         return f"threadpoolctl not installed; thread env: {env or 'unset (BLAS default: one thread per core)'}"
     pools = threadpool_info()
-    return "; ".join(f"{p.get('internal_api')} {p.get('version')} {p.get('num_threads')} threads" for p in pools)
+    return "; ".join(
+        f"{p.get('internal_api')} {p.get('version')} {p.get('num_threads')} threads"
+        + (f", kernel {p['architecture']}" if p.get("architecture") else "")
+        for p in pools
+    )
