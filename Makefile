@@ -4,8 +4,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# BLAS threads for tests and examples: their matrices are small, where a second OpenBLAS
+# thread gains little and, when another process holds a core, makes each product many
+# times slower. Override with `make example-sine BLAS_THREADS=2`.
+BLAS_THREADS ?= 1
+RUN    := OPENBLAS_NUM_THREADS=$(BLAS_THREADS) $(BIN)/python
 
-.PHONY: test example-sine bench clean
+.PHONY: test example-sine example-adding example-text example-forecast bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minidl needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -14,13 +19,20 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# One BLAS thread in tests: they time nothing, and small matmuls with two threads on a
-# shared two-core machine are many times slower when the other core is busy.
 test: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	$(RUN) -m pytest -q
 
 example-sine: $(STAMP)
-	$(BIN)/python examples/sine.py
+	$(RUN) examples/sine.py
+
+example-adding: $(STAMP)
+	$(RUN) examples/adding.py
+
+example-text: $(STAMP)
+	$(RUN) examples/text.py
+
+example-forecast: $(STAMP)
+	$(RUN) examples/forecast.py
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set on this workplace's machines for old OpenBLAS
 # builds; numpy's current OpenBLAS picks its own kernels, so the benchmarks run without them.
