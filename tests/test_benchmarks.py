@@ -40,12 +40,13 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert HEADER in out
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
-    # 2 sine rows, 6 forward+backward rows (3 cells x 2 dtypes), 1 memory row, 3 scaling rows
+    # 2 sine rows, 6 forward+backward rows (3 cells x 2 dtypes), 1 memory row, 3 scaling rows, 2 soak rows
     assert sum("sine training" in r for r in rows) == 2
     assert sum("forward+backward" in r for r in rows) == 6
-    assert sum("memory" in r for r in rows) == 1
+    assert sum("memory (LSTM" in r for r in rows) == 1
     assert sum("scaling:" in r for r in rows) == 3
-    for target in (">= 2.5x", ">= 100x", "<= 1 ", "<= 1.5"):
+    assert sum("soak:" in r for r in rows) == 2
+    for target in (">= 2.5x", ">= 100x", "<= 1 ", "<= 1.5", "<= 1.05", "<= 0 "):
         assert any(target in r for r in rows), target
     # every row with a target has a verdict
     for r in rows:
@@ -57,13 +58,15 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 12 and results["quick"] is True
+    assert len(results["rows"]) == 14 and results["quick"] is True
     naive_row = next(r for r in results["rows"] if "naive" in r["measure"])
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
     memory = results["raw"]["memory"]
     assert all(v["peak_bytes"] > 0 for v in memory.values())
     assert "| workload |" in (tmp_path / "results.md").read_text()
+    soak = results["raw"]["soak"]
+    assert soak["drift"] == 0.0 and len(soak["readings"]) == 10 and min(soak["readings"]) > 0
 
 
 def test_quick_run_without_torch_skips_its_references(tmp_path):
@@ -85,7 +88,7 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
 def test_command_line_flags():
     args = parse_args(["--quick", "--only", "fwdbwd,memory", "--only", "memory", "--reps", "3", "--out", "x"])
     assert (args.quick, args.names, args.reps, args.out) == (True, ["forward_backward", "memory"], 3, "x")
-    assert parse_args([]).names == ["sine", "forward_backward", "memory", "scaling"]
+    assert parse_args([]).names == ["sine", "forward_backward", "memory", "scaling", "soak"]
     for bad in (["--only", "nope"], ["--reps", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
