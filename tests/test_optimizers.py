@@ -7,29 +7,14 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from optim_helpers import grad_at, run
+from optim_helpers import make_params as _make_params
 
 # ---- helpers -------------------------------------------------------------------------
 
 
 def make_params(dtype=np.float64):
-    rng = np.random.default_rng(7)
-    return [
-        mdl.Parameter(rng.normal(size=(3, 4)).astype(dtype), "kernel"),
-        mdl.Parameter(rng.normal(size=(4,)).astype(dtype), "bias"),
-        mdl.Parameter(rng.normal(size=(2, 1, 3)).astype(dtype), "other"),
-    ]
-
-
-def grad_at(value, t):
-    """A gradient that depends on the parameter value and on the step."""
-    return np.sin(value * (t + 1)) + 0.1 * (t + 1)
-
-
-def run(opt, params, steps, start=0):
-    for t in range(start, start + steps):
-        for p in params:
-            p.grad[...] = grad_at(p.data, t)
-        opt.step()
+    return _make_params(dtype, seed=7)
 
 
 def sgd_reference(value, steps, lr, momentum=0.0, nesterov=False, weight_decay=0.0):

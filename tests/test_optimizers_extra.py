@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from optim_helpers import grad_at, run
+from optim_helpers import make_params as _make_params
 from minidl.optimizers import Adam, AdamW
 from minidl.optimizers_extra import Adagrad, RMSprop
 
@@ -15,23 +17,7 @@ from minidl.optimizers_extra import Adagrad, RMSprop
 
 
 def make_params(dtype=np.float64):
-    rng = np.random.default_rng(3)
-    return [
-        mdl.Parameter(rng.normal(size=(3, 4)).astype(dtype), "kernel"),
-        mdl.Parameter(rng.normal(size=(4,)).astype(dtype), "bias"),
-        mdl.Parameter(rng.normal(size=(2, 1, 3)).astype(dtype), "other"),
-    ]
-
-
-def grad_at(value, t):
-    return np.sin(value * (t + 1)) + 0.1 * (t + 1)
-
-
-def run(opt, params, steps, start=0):
-    for t in range(start, start + steps):
-        for p in params:
-            p.grad[...] = grad_at(p.data, t)
-        opt.step()
+    return _make_params(dtype, seed=3)
 
 
 def constant_grad_trace(opt, p, g, steps):
