@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from trainer_checks import assert_fit_is_one_manual_step
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
@@ -374,17 +375,7 @@ def test_custom_cell_in_trainer(custom_cell_class):
         mdl.set_seed(14)
         return mdl.Sequential([mdl.RNN(custom_cell_class(2, 3)), mdl.Dense(3, 1)])
 
-    manual = build()
-    loss = mdl.MSELoss()
-    loss(manual(x), y)
-    manual.backward(loss.backward())
-    mdl.SGD(manual.parameters(), lr=0.1).step()
-
-    model = build()
-    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.SGD(model.parameters(), lr=0.1), seed=0)
-    trainer.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
-    for name, value in manual.state_dict().items():
-        np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-5, atol=1e-7, err_msg=name)
+    assert_fit_is_one_manual_step(build, mdl.MSELoss, x, y, lr=0.1, rtol=1e-5)
 
     ys = rng.standard_normal((6, 8, 1)).astype(np.float32)
     seq = mdl.Sequential([mdl.RNN(custom_cell_class(2, 3), return_sequences=True), mdl.Dense(3, 1)])

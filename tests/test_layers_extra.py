@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from trainer_checks import assert_fit_is_one_manual_step
 from minidl.layers.embedding import _scatter_add_rows
 
 
@@ -472,17 +473,8 @@ def test_bidirectional_trains_with_full_bptt_exactly_like_a_manual_step(rng):
         mdl.set_seed(30)
         return mdl.Sequential([mdl.Bidirectional(mdl.RNN(mdl.LSTMCell(2, 3))), mdl.Dense(6, 1)])
 
-    manual = build()
-    loss = mdl.MSELoss()
-    loss(manual(x), y)
-    manual.backward(loss.backward())
-    mdl.SGD(manual.parameters(), lr=0.1).step()
-
+    assert_fit_is_one_manual_step(build, mdl.MSELoss, x, y, lr=0.1)
     model = build()
-    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.SGD(model.parameters(), lr=0.1), seed=0)
-    trainer.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
-    for name, value in manual.state_dict().items():
-        np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
 
     # truncation would cut the backward direction's view of the future: refused
     with pytest.raises(ValueError, match="Bidirectional reads each sequence in both directions"):
@@ -498,18 +490,11 @@ def test_token_model_trains_in_the_trainer_exactly_like_a_manual_step(rng):
         mdl.set_seed(31)
         return mdl.Sequential([mdl.Embedding(5, 3), mdl.RNN(mdl.GRUCell(3, 4), return_sequences=True), mdl.Dense(4, 5)])
 
-    manual = build()
-    loss = mdl.CrossEntropyLoss()
-    loss(manual(tokens), targets)
-    assert manual.backward(loss.backward()) is None
-    mdl.SGD(manual.parameters(), lr=0.5).step()
-
-    model = build()
-    trainer = mdl.TBPTTTrainer(model, mdl.CrossEntropyLoss(), mdl.SGD(model.parameters(), lr=0.5), seed=0)
-    trainer.fit(tokens, targets, epochs=1, batch_size=len(tokens), shuffle=False, verbose=0)
-    for name, value in manual.state_dict().items():
-        np.testing.assert_allclose(model.state_dict()[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
-    assert not np.array_equal(model.state_dict()["0.embeddings"], build().state_dict()["0.embeddings"])
+    assert assert_fit_is_one_manual_step(build, mdl.CrossEntropyLoss, tokens, targets, lr=0.5) is None
+    trained = build()
+    mdl.TBPTTTrainer(trained, mdl.CrossEntropyLoss(), mdl.SGD(trained.parameters(), lr=0.5)).fit(
+        tokens, targets, batch_size=len(tokens), shuffle=False, verbose=0)
+    assert not np.array_equal(trained.state_dict()["0.embeddings"], build().state_dict()["0.embeddings"])
 
 
 # ---- Flatten and Reshape -----------------------------------------------------------------------
