@@ -9,6 +9,8 @@ MSE on the value after each window (many-to-one):
   (zero_grad, backward, ``clip_grad_norm_``, step, ``loss.item()``);
 * naive: ``benchmarks.naive.NaiveRNN``, one window and one step at a time. It is slow, so
   it is timed on a subset of the windows and its rate (windows per second) compared.
+* floor: ``benchmarks.floors.rnn_recurrence``, the bare recurrence of one batch with
+  nothing else; its rate over the naive loop's is the most any numpy design can reach.
 
 Figure: windows per second (epoch size / median epoch time). The training functions are
 also used by the scaling workload.
@@ -19,6 +21,7 @@ import numpy as np
 import minidl as mdl
 
 from .common import Result, Row, Target, compare, load_torch, median, timed_block, torch_error
+from .floors import rnn_recurrence
 from .naive import NaiveRNN
 
 FULL = {"windows": 2048, "steps": 50, "hidden": 100, "batch": 32, "naive_windows": 128}
@@ -119,5 +122,15 @@ def run(settings):
     result.raw["naive"] = {"subset_windows": m, "subset_seconds": t_naive, "windows_per_s": rates["naive"]}
     result.rows.append(Row(label, "windows/s vs naive", mine, f"naive {rates['naive']:,.0f} /s ({m} of {n} windows)",
                            rates["minidl"] / rates["naive"], Target(">=", 100)))
+
+    t_floor = median(timed_block(rnn_recurrence(batch, steps, hidden), settings,
+                                 settings.repetitions(full=200, quick=3), label="sine floor"))
+    rates["floor"] = batch / t_floor
+    result.raw["floor"] = {"batch_seconds": t_floor, "windows_per_s": rates["floor"]}
+    result.rows.append(Row(label, "numpy floor vs naive", f"floor {rates['floor']:,.0f} /s",
+                           f"naive {rates['naive']:,.0f} /s", rates["floor"] / rates["naive"], None,
+                           note="floor = the bare tanh recurrence alone (forward + backward, 5 numpy calls a step; "
+                                "no loss, output layer, weight gradients or update): the most any numpy design "
+                                "can reach over the naive loop"))
     result.plot = {"rates": rates}
     return result

@@ -19,6 +19,7 @@ import minidl as mdl
 from benchmarks import common
 from benchmarks.__main__ import parse_args
 from benchmarks.common import Row, Target, loglog_slope
+from benchmarks.floors import lstm_matmuls, rnn_recurrence
 from benchmarks.naive import PARAM_NAMES, NaiveRNN
 from benchmarks.report import markdown_table
 
@@ -40,9 +41,11 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert HEADER in out
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
-    # 2 sine rows, 6 forward+backward rows (3 cells x 2 dtypes), 1 memory row, 3 scaling rows, 2 soak rows
-    assert sum("sine training" in r for r in rows) == 2
+    # 3 sine rows, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's matmul floor,
+    # 1 memory row, 3 scaling rows, 2 soak rows
+    assert sum("sine training" in r for r in rows) == 3
     assert sum("forward+backward" in r for r in rows) == 6
+    assert sum("LSTM matmuls alone" in r for r in rows) == 1
     assert sum("memory (LSTM" in r for r in rows) == 1
     assert sum("scaling:" in r for r in rows) == 3
     assert sum("soak:" in r for r in rows) == 2
@@ -58,10 +61,13 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 14 and results["quick"] is True
-    naive_row = next(r for r in results["rows"] if "naive" in r["measure"])
+    assert len(results["rows"]) == 16 and results["quick"] is True
+    naive_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs naive")
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
+    floor_row = next(r for r in results["rows"] if r["measure"] == "numpy floor vs naive")
+    assert floor_row["ratio"] == pytest.approx(raw["floor"]["windows_per_s"] / raw["naive"]["windows_per_s"])
+    assert floor_row["target"] is None and floor_row["passed"] is None
     memory = results["raw"]["memory"]
     assert all(v["peak_bytes"] > 0 for v in memory.values())
     assert "| workload |" in (tmp_path / "results.md").read_text()
@@ -77,10 +83,10 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "note: PyTorch is not importable" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "workload" not in line]
-    assert len(rows) == 8  # sine: 2, forward_backward: 6
+    assert len(rows) == 10  # sine: 3, forward_backward: 6 and the LSTM matmul floor
     torch_rows = [r for r in rows if "naive" not in r]
     assert all("torch not available" in r and r.endswith("| skipped |") for r in torch_rows)
-    naive_row = next(r for r in rows if "naive" in r)
+    naive_row = next(r for r in rows if "windows/s vs naive" in r)
     assert naive_row.endswith("| pass |") or naive_row.endswith("| **FAIL** |")
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
 
@@ -226,3 +232,32 @@ def test_naive_training_lowers_the_loss():
         last = net.fit_epoch(x, y, batch_size=16, rng=np.random.default_rng(0))
     assert net.params["W"].dtype == np.float32
     assert last < 0.5 * first
+
+
+# ---- the floors ------------------------------------------------------------------------
+def test_rnn_floor_does_the_whole_recurrence():
+    """The floor must do all the recurrent work of minidl's RNN, or its ceiling would be too high."""
+    B, T, H = 3, 6, 4
+    run = rnn_recurrence(B, T, H, dtype=np.float64)
+    hs, dh0 = run()
+    cell = mdl.RNNCell(H, H).astype(np.float64)
+    cell.kernel.data[...] = np.eye(H)  # so that x @ kernel + bias is the floor's projection
+    cell.bias.data[...] = 0.0
+    cell.recurrent_kernel.data[...] = run.recurrent_kernel
+    out, (h_T,), cache = cell.forward_sequence(run.projection, (np.zeros((B, H)),))
+    np.testing.assert_allclose(hs[1:], out, rtol=1e-12, atol=1e-14)
+    _, (dh_ref,) = cell.backward_sequence(None, (np.ones((B, H)),), cache)
+    np.testing.assert_allclose(dh0, dh_ref, rtol=1e-12, atol=1e-14)
+    hs2, dh2 = run()  # a second run starts afresh
+    np.testing.assert_array_equal(hs2, hs)
+    np.testing.assert_array_equal(dh2, dh0)
+
+
+def test_lstm_floor_products_have_the_gradients_shapes():
+    B, T, F, H = 2, 3, 5, 4
+    for layout, run in lstm_matmuls(B, T, F, H).items():
+        shapes = [p.shape for p in run()]
+        expected = [(F, 4 * H), (H, 4 * H), (T * B, F)]
+        if layout == "feature-major":
+            expected = [s[::-1] for s in expected]
+        assert shapes == expected, layout
