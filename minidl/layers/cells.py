@@ -247,46 +247,39 @@ class LSTMCell(_BuiltinCell):
 
     def backward_sequence(self, dhs, dstate, cache):
         xs, hs, cs, gates, tc = cache["xs"], cache["hs"], cache["cs"], cache["gates"], cache["tc"]
-        T = xs.shape[0]
+        T, B, _ = xs.shape
         H = self.hidden_size
         # Local derivatives of all steps at once (large arrays, few calls); the loop
         # below then only multiplies by the incoming dh and dc.
         i, f, g, o = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:3 * H], gates[..., 3 * H:]
         q = self._scratch("q", gates.shape, gates.dtype)  # dz = [dc, dc, dc, dh] * q
         a = self._scratch("a", tc.shape, tc.dtype)  # dc += dh * a
-        tmp = self._scratch("tmp", tc.shape, tc.dtype)
-        np.subtract(1, i, out=tmp)
-        tmp *= i
-        np.multiply(tmp, g, out=q[..., :H])  # g * i(1-i)
-        np.subtract(1, f, out=tmp)
-        tmp *= f
-        np.multiply(tmp, cs[:-1], out=q[..., H:2 * H])  # c * f(1-f)
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        np.multiply(tmp, i, out=q[..., 2 * H:3 * H])  # i * (1-g^2)
-        np.subtract(1, o, out=tmp)
-        tmp *= o
-        np.multiply(tmp, tc, out=q[..., 3 * H:])  # tanh(c') * o(1-o)
+        np.subtract(1, gates, out=q)
+        q *= gates  # s(1-s) on every block (contiguous, so one call); g's is replaced below
+        q[..., :H] *= g  # g * i(1-i)
+        q[..., H:2 * H] *= cs[:-1]  # c * f(1-f)
+        q[..., 3 * H:] *= tc  # tanh(c') * o(1-o)
+        q_g = q[..., 2 * H:3 * H]
+        np.multiply(g, g, out=q_g)
+        np.subtract(1, q_g, out=q_g)
+        q_g *= i  # i * (1-g^2)
         np.multiply(tc, tc, out=a)
         np.subtract(1, a, out=a)
         a *= o  # o * (1 - tanh(c')^2)
         U_T = np.ascontiguousarray(self.recurrent_kernel.data.T)  # BLAS is much faster on it than on the view
         dz = self._scratch("dz", gates.shape, gates.dtype)
-        dh, dc = dstate
-        dc = dc.copy()
+        q4, dz4 = q.reshape(T, B, 4, H), dz.reshape(T, B, 4, H)  # blocks as an axis: i, f, g in one call
+        dh, dc = (s.copy() for s in dstate)
         tmp = np.empty_like(dc)
         for t in range(T - 1, -1, -1):
             if dhs is not None:
-                dh = dh + dhs[t]
+                dh += dhs[t]
             np.multiply(dh, a[t], out=tmp)
             dc += tmp
-            qt, d = q[t], dz[t]
-            np.multiply(dc, qt[:, :H], out=d[:, :H])
-            np.multiply(dc, qt[:, H:2 * H], out=d[:, H:2 * H])
-            np.multiply(dc, qt[:, 2 * H:3 * H], out=d[:, 2 * H:3 * H])
-            np.multiply(dh, qt[:, 3 * H:], out=d[:, 3 * H:])
+            np.multiply(dc[:, None], q4[t, :, :3], out=dz4[t, :, :3])  # dz_i, dz_f, dz_g
+            np.multiply(dh, q4[t, :, 3], out=dz4[t, :, 3])  # dz_o
             dc *= f[t]
-            dh = d @ U_T
+            np.matmul(dz[t], U_T, out=dh)
         self.bias.grad += dz.sum(axis=(0, 1))
         dxs = _accumulate_weights(self, xs, hs[:-1], dz)
         return dxs, (dh, dc)
