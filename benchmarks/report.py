@@ -7,7 +7,7 @@ from .common import fmt_bytes, fmt_ratio, fmt_seconds
 TABLE_HEADER = ("workload", "measure", "minidl", "reference", "ratio", "target", "result")
 RATIO_NOTE = (
     "ratio: minidl / reference, measured in the same run (windows per second: higher is better; "
-    "time per batch: lower is better); for memory, peak(long) / peak(short)."
+    "times per batch or per element: lower is better); for memory, peak(long) / peak(short)."
 )
 
 

@@ -19,6 +19,7 @@ import minidl as mdl
 from benchmarks import common
 from benchmarks.__main__ import parse_args
 from benchmarks.common import Row, Target, loglog_slope
+from benchmarks.activations import accuracy, gates_one_tanh, gates_per_block, sigmoid_exp, tanh_exp
 from benchmarks.floors import lstm_matmuls, rnn_recurrence
 from benchmarks.naive import PARAM_NAMES, NaiveRNN
 from benchmarks.report import markdown_table
@@ -42,10 +43,11 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
     # 3 sine rows, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's matmul floor,
-    # 1 memory row, 3 scaling rows, 2 soak rows
+    # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
     assert sum("sine training" in r for r in rows) == 3
     assert sum("forward+backward" in r for r in rows) == 6
     assert sum("LSTM matmuls alone" in r for r in rows) == 1
+    assert sum(("sigmoid" in r or "tanh" in r or "gate block" in r) and "ns per element" in r for r in rows) == 6
     assert sum("memory (LSTM" in r for r in rows) == 1
     assert sum("scaling:" in r for r in rows) == 3
     assert sum("soak:" in r for r in rows) == 2
@@ -61,7 +63,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 16 and results["quick"] is True
+    assert len(results["rows"]) == 22 and results["quick"] is True
     naive_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs naive")
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
@@ -94,7 +96,7 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
 def test_command_line_flags():
     args = parse_args(["--quick", "--only", "fwdbwd,memory", "--only", "memory", "--reps", "3", "--out", "x"])
     assert (args.quick, args.names, args.reps, args.out) == (True, ["forward_backward", "memory"], 3, "x")
-    assert parse_args([]).names == ["sine", "forward_backward", "memory", "scaling", "soak"]
+    assert parse_args([]).names == ["sine", "forward_backward", "activations", "memory", "scaling", "soak"]
     for bad in (["--only", "nope"], ["--reps", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
@@ -261,3 +263,30 @@ def test_lstm_floor_products_have_the_gradients_shapes():
         if layout == "feature-major":
             expected = [s[::-1] for s in expected]
         assert shapes == expected, layout
+
+
+# ---- the activation forms ----------------------------------------------------------------
+def test_activation_forms_compute_the_functions():
+    x = np.linspace(-30, 30, 601)
+    np.testing.assert_allclose(sigmoid_exp(x, np.empty_like(x)), 1 / (1 + np.exp(-x)), rtol=1e-15)
+    np.testing.assert_allclose(tanh_exp(x, np.empty_like(x)), np.tanh(x), rtol=0, atol=1e-15)
+    H = 3
+    z = np.random.default_rng(0).standard_normal((2, 4 * H)) * 4
+    scale = np.repeat([0.5, 0.5, 1.0, 0.5], H)
+    shift = np.repeat([0.5, 0.5, 0.0, 0.5], H)
+    one = gates_one_tanh(z, np.empty_like(z), scale, shift)
+    np.testing.assert_allclose(one, gates_per_block(z, np.empty_like(z), H), rtol=0, atol=1e-15)
+    expected = np.concatenate([1 / (1 + np.exp(-z[:, :2 * H])), np.tanh(z[:, 2 * H:3 * H]),
+                               1 / (1 + np.exp(-z[:, 3 * H:]))], axis=1)
+    np.testing.assert_allclose(one, expected, rtol=0, atol=1e-15)
+
+
+def test_activation_accuracy_measure():
+    eps32 = float(np.finfo(np.float32).eps)
+    err, warned = accuracy(lambda x, out: np.tanh(x, out=out), np.tanh, np.float32)
+    assert err <= 1.0 and not warned
+    # float32 exp overflows beyond 88: the textbook sigmoid warns there
+    assert accuracy(sigmoid_exp, lambda x: 1 / (1 + np.exp(-x)), np.float32)[1]
+    # a form off by 1e-5 shows up as about 1e-5 / eps32
+    err, _ = accuracy(lambda x, out: np.add(np.tanh(x, out=out), 1e-5, out=out), np.tanh, np.float32)
+    assert err == pytest.approx(1e-5 / eps32, rel=0.05)
