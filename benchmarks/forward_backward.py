@@ -12,9 +12,10 @@ Each repetition also zeroes the parameter gradients first, on both sides.
 Figure: median seconds per batch, and the ratio minidl / torch (below 1: minidl faster).
 The target (<= 1.0) applies to float32; float64 is reported for information.
 
-For the LSTM in float32 a third figure is timed in the same blocks: its matrix products
-alone (``benchmarks.floors.lstm_matmuls``, the faster of two layouts), a lower bound for
-any numpy LSTM.
+For the LSTM in float32 a numpy floor is timed in the same blocks: its matrix products
+alone in the faster of two layouts (``benchmarks.floors.lstm_matmuls``) plus its gate
+arithmetic alone (``benchmarks.floors.lstm_gate_arithmetic``), a lower bound for any
+numpy LSTM.
 """
 
 import numpy as np
@@ -22,7 +23,7 @@ import numpy as np
 import minidl as mdl
 
 from .common import Result, Row, Target, compare, fmt_seconds, load_torch, torch_error
-from .floors import lstm_matmuls
+from .floors import lstm_gate_arithmetic, lstm_matmuls
 
 FULL = {"batch": 32, "steps": 50, "features": 65, "hidden": 128}
 QUICK = {"batch": 4, "steps": 8, "features": 5, "hidden": 8}
@@ -79,7 +80,8 @@ def run(settings):
                 fns["torch"] = torch_step(torch, kind, x, g, H)
             floor = kind == "LSTM" and dtype is np.float32
             if floor:
-                fns.update({f"floor {k}": f for k, f in lstm_matmuls(B, T, F, H, dtype).items()})
+                fns.update({f"floor matmuls {k}": f for k, f in lstm_matmuls(B, T, F, H, dtype).items()})
+                fns["floor gates"] = lstm_gate_arithmetic(B, T, H, dtype)
             seconds = compare(fns, settings, reps, warmup=2, label=f"{kind} {name}")
             t_minidl, t_torch = seconds["minidl"], seconds.get("torch")
             target = Target("<=", 1.0) if dtype is np.float32 else None
@@ -93,20 +95,21 @@ def run(settings):
             result.rows.append(row)
             result.raw[f"{kind}-{name}"] = {f"{k}_seconds": v for k, v in seconds.items()}
             if floor:
-                result.rows.append(_floor_row(seconds, t_torch, f"LSTM matmuls alone ({B}x{T}, in {F}, H {H}, {name})"))
+                result.rows.append(_floor_row(seconds, t_torch, f"LSTM numpy floor ({B}x{T}, in {F}, H {H}, {name})"))
             bars.append((f"{kind}\n{name}", t_minidl, t_torch))
     result.plot = {"bars": bars}
     return result
 
 
 def _floor_row(seconds, t_torch, label):
-    """The table row of the LSTM's matmul floor: the faster layout, against torch's whole run."""
-    layouts = {k.split(" ", 1)[1]: v for k, v in seconds.items() if k.startswith("floor ")}
+    """The row of the LSTM's floor: matmuls in the faster layout plus gate arithmetic, against torch."""
+    layouts = {k.split(" ", 2)[2]: v for k, v in seconds.items() if k.startswith("floor matmuls ")}
     best = min(layouts, key=layouts.get)
-    note = ("matrix products only, no gate arithmetic; "
+    gates = seconds["floor gates"]
+    floor = layouts[best] + gates
+    figure = f"{fmt_seconds(floor)} = {fmt_seconds(layouts[best])} + {fmt_seconds(gates)}"
+    note = ("floor = matrix products alone in the faster layout + gate arithmetic alone (feature-major); matmuls "
             + ", ".join(f"{k} {fmt_seconds(v)}" for k, v in layouts.items()))
     if t_torch is None:
-        return Row(label, "time per batch", fmt_seconds(layouts[best]), "torch not available", None, None,
-                   note="skipped")
-    return Row(label, "time per batch", f"{fmt_seconds(layouts[best])} ({best})", f"torch {fmt_seconds(t_torch)}",
-               layouts[best] / t_torch, None, note=note)
+        return Row(label, "time per batch", figure, "torch not available", None, None, note="skipped")
+    return Row(label, "time per batch", figure, f"torch {fmt_seconds(t_torch)}", floor / t_torch, None, note=note)

@@ -20,7 +20,7 @@ from benchmarks import common
 from benchmarks.__main__ import parse_args
 from benchmarks.common import Row, Target, loglog_slope
 from benchmarks.activations import accuracy, gates_one_tanh, gates_per_block, sigmoid_exp, tanh_exp
-from benchmarks.floors import lstm_matmuls, rnn_recurrence
+from benchmarks.floors import lstm_gate_arithmetic, lstm_matmuls, rnn_recurrence
 from benchmarks.naive import PARAM_NAMES, NaiveRNN
 from benchmarks.report import markdown_table
 
@@ -46,7 +46,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
     assert sum("sine training" in r for r in rows) == 3
     assert sum("forward+backward" in r for r in rows) == 6
-    assert sum("LSTM matmuls alone" in r for r in rows) == 1
+    assert sum("LSTM numpy floor" in r for r in rows) == 1
     assert sum(("sigmoid" in r or "tanh" in r or "gate block" in r) and "ns per element" in r for r in rows) == 6
     assert sum("memory (LSTM" in r for r in rows) == 1
     assert sum("scaling:" in r for r in rows) == 3
@@ -263,6 +263,33 @@ def test_lstm_floor_products_have_the_gradients_shapes():
         if layout == "feature-major":
             expected = [s[::-1] for s in expected]
         assert shapes == expected, layout
+
+
+def test_lstm_gate_floor_gives_the_bias_gradient_of_minidl():
+    """The floor's gate arithmetic is a whole LSTM forward + backward minus the matrix products.
+
+    Without them the floor's states do not feed its gates and its ``dh`` is never replaced,
+    so it matches minidl's LSTM with a zero recurrent kernel fed the pre-activations
+    ``(z + rec) / scale`` (minidl folds the 1/2 of its sigmoids into the weights) and the
+    output gradients summed from the end (what the floor's ``dh`` holds at each step).
+    """
+    B, T, H = 2, 4, 3
+    run = lstm_gate_arithmetic(B, T, H, dtype=np.float64)
+    z0 = run.pre_activations.copy()
+    db = run()
+    scale = np.repeat([0.5, 0.5, 1.0, 0.5], H)[:, None]
+    cell = mdl.LSTMCell(4 * H, H).astype(np.float64)
+    cell.kernel.data[...] = np.eye(4 * H)
+    cell.recurrent_kernel.data[...] = 0.0
+    cell.bias.data[...] = 0.0
+    xs = ((z0 + run.recurrent) / scale).transpose(0, 2, 1)
+    zeros = (np.zeros((B, H)), np.zeros((B, H)))
+    _, _, cache = cell.forward_sequence(xs, zeros)
+    dhs = np.cumsum(run.output_grad[::-1], axis=0)[::-1].transpose(0, 2, 1)
+    cell.zero_grad()
+    cell.backward_sequence(dhs, zeros, cache)
+    assert np.abs(db).max() > 1e-2
+    np.testing.assert_allclose(db, cell.bias.grad, rtol=1e-12, atol=1e-14)
 
 
 # ---- the activation forms ----------------------------------------------------------------
