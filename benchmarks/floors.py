@@ -99,7 +99,13 @@ def lstm_matmuls(batch, steps, features, hidden, dtype=np.float32, seed=0):
 
 
 def lstm_gate_arithmetic(batch, steps, hidden, dtype=np.float32, seed=0):
-    """A callable running only the elementwise work of an LSTM forward + backward (feature-major)."""
+    """A callable running only the elementwise work of an LSTM forward + backward (feature-major).
+
+    It returns the bias gradient. ``run.pre_activations: (T, 4H, B)``, ``run.recurrent:
+    (4H, B)`` (added at every step, standing for the recurrent product) and
+    ``run.output_grad: (T, H, B)`` are its inputs; each run overwrites the pre-activations
+    with the gate activations, which keeps them bounded for the next run.
+    """
     rng = np.random.default_rng(seed)
     B, T, H, G = batch, steps, hidden, 4 * hidden
     z = rng.uniform(-1, 1, (T, G, B)).astype(dtype)  # gate pre-activations; stay bounded when reused
