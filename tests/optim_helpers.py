@@ -1,6 +1,7 @@
 """Shared helpers of the optimizer tests: parameters, a deterministic gradient, a step loop."""
 
 import numpy as np
+import pytest
 
 import minidl as mdl
 
@@ -25,3 +26,32 @@ def run(opt, params, steps, start=0):
         for p in params:
             p.grad[...] = grad_at(p.data, t)
         opt.step()
+
+
+def edited_state(make_optimizer, change):
+    """The ``state_dict`` of ``make_optimizer(params)`` after one step, passed through ``change``.
+
+    For tables of corrupted optimizer states: ``change`` edits the dict in place.
+    """
+    params = make_params()
+    opt = make_optimizer(params)
+    run(opt, params, 1)
+    state = opt.state_dict()
+    change(state)
+    return state
+
+
+def assert_load_rejected(opt, params, state, exc, fragment):
+    """``opt.load_state_dict(state)`` raises ``exc`` naming ``fragment`` and leaves ``opt`` as it was."""
+    run(opt, params, 2)
+    before = opt.state_dict()
+    with pytest.raises(exc) as info:
+        opt.load_state_dict(state)
+    assert fragment in str(info.value)
+    after = opt.state_dict()
+    assert after["config"] == before["config"]
+    assert len(after["state"]) == len(before["state"])
+    for a, b in zip(after["state"], before["state"]):
+        assert a.keys() == b.keys() and a["step"] == b["step"]
+        for key in a.keys() - {"step"}:
+            np.testing.assert_array_equal(a[key], b[key])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from optim_helpers import grad_at, run
+from optim_helpers import assert_load_rejected, edited_state, grad_at, run
 from optim_helpers import make_params as _make_params
 
 # ---- helpers -------------------------------------------------------------------------
@@ -308,17 +308,8 @@ def test_state_dict_contents_and_copies():
     assert sgd.state_dict()["state"] == [{}, {}, {}]
 
 
-def _adam_state():
-    params = make_params()
-    opt = mdl.Adam(params)
-    run(opt, params, 1)
-    return opt.state_dict()
-
-
 def _edit(change):
-    state = _adam_state()
-    change(state)
-    return state
+    return edited_state(mdl.Adam, change)
 
 
 @pytest.mark.parametrize(
@@ -347,17 +338,7 @@ def _edit(change):
 )
 def test_load_state_dict_rejects_bad_state_and_changes_nothing(state, exc, fragment):
     params = make_params()
-    opt = mdl.Adam(params, lr=0.5)
-    run(opt, params, 2)
-    before = opt.state_dict()
-    with pytest.raises(exc) as info:
-        opt.load_state_dict(state)
-    assert fragment in str(info.value)
-    after = opt.state_dict()
-    assert after["config"] == before["config"]
-    for a, b in zip(after["state"], before["state"]):
-        assert a["step"] == b["step"]
-        np.testing.assert_array_equal(a["exp_avg"], b["exp_avg"])
+    assert_load_rejected(mdl.Adam(params, lr=0.5), params, state, exc, fragment)
 
 
 # ---- bad arguments -------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from optim_helpers import grad_at, run
+from optim_helpers import assert_load_rejected, edited_state, grad_at, run
 from optim_helpers import make_params as _make_params
 from minidl.optimizers import Adam, AdamW
 from minidl.optimizers_extra import Adagrad, RMSprop
@@ -353,17 +353,8 @@ def test_rmsprop_momentum_switched_on_later_starts_a_zero_buffer():
     assert constant_grad_trace(opt_b, b, 2.0, 2) == pytest.approx([0.9, 0.75], rel=1e-14)
 
 
-def _rmsprop_state():
-    params = make_params()
-    opt = RMSprop(params, momentum=0.9)
-    run(opt, params, 1)
-    return opt.state_dict()
-
-
 def _edit(change):
-    state = _rmsprop_state()
-    change(state)
-    return state
+    return edited_state(lambda params: RMSprop(params, momentum=0.9), change)
 
 
 @pytest.mark.parametrize(
@@ -382,17 +373,7 @@ def _edit(change):
 )
 def test_load_state_dict_rejects_bad_state_and_changes_nothing(state, exc, fragment):
     params = make_params()
-    opt = RMSprop(params, lr=0.5, momentum=0.2)
-    run(opt, params, 2)
-    before = opt.state_dict()
-    with pytest.raises(exc) as info:
-        opt.load_state_dict(state)
-    assert fragment in str(info.value)
-    after = opt.state_dict()
-    assert after["config"] == before["config"]
-    for a, b in zip(after["state"], before["state"]):
-        assert a.keys() == b.keys() and a["step"] == b["step"]
-        np.testing.assert_array_equal(a["momentum_buffer"], b["momentum_buffer"])
+    assert_load_rejected(RMSprop(params, lr=0.5, momentum=0.2), params, state, exc, fragment)
 
 
 # ---- bad arguments -------------------------------------------------------------------

@@ -88,15 +88,20 @@ def test_mse_matches_torch():
     np.testing.assert_allclose(loss.backward(), x.grad.numpy(), rtol=1e-14)
 
 
-@pytest.mark.parametrize("max_norm", [0.5, 2.0, 1e3])
-def test_clip_by_global_norm_matches_torch(max_norm):
-    rng = np.random.default_rng(9)
-    grads = [rng.normal(size=s) for s in SHAPES]
+def _same_grads(seed):
+    """minidl parameters and torch tensors (float64, shapes ``SHAPES``) holding the same random gradients."""
+    rng = np.random.default_rng(seed)
     params = [mdl.Parameter(np.zeros(s), "p") for s in SHAPES]
     tensors = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
-    for p, x, g in zip(params, tensors, grads):
-        p.grad[...] = g
-        x.grad = torch.from_numpy(g.copy())
+    for p, x in zip(params, tensors):
+        p.grad[...] = rng.normal(size=p.shape)
+        x.grad = torch.from_numpy(p.grad.copy())
+    return params, tensors
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 2.0, 1e3])
+def test_clip_by_global_norm_matches_torch(max_norm):
+    params, tensors = _same_grads(9)
     total = mdl.ClipByGlobalNorm(max_norm)(params)
     ref = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
     assert total == pytest.approx(ref.item(), rel=1e-14)
@@ -105,13 +110,7 @@ def test_clip_by_global_norm_matches_torch(max_norm):
 
 
 def test_clip_by_value_matches_torch():
-    rng = np.random.default_rng(10)
-    grads = [rng.normal(size=s) for s in SHAPES]
-    params = [mdl.Parameter(np.zeros(s), "p") for s in SHAPES]
-    tensors = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in SHAPES]
-    for p, x, g in zip(params, tensors, grads):
-        p.grad[...] = g
-        x.grad = torch.from_numpy(g.copy())
+    params, tensors = _same_grads(10)
     mdl.ClipByValue(0.7)(params)
     torch.nn.utils.clip_grad_value_(tensors, 0.7)
     for p, x in zip(params, tensors):
