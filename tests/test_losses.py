@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from loss_helpers import numeric_grad
 
 
 def test_mse_value_and_grad_by_hand():
@@ -33,14 +34,7 @@ def test_mse_grad_matches_central_differences():
     loss = mdl.MSELoss()
     loss(pred, target)
     grad = loss.backward()
-    eps = 1e-6
-    numeric = np.empty_like(pred)
-    for idx in np.ndindex(pred.shape):
-        plus, minus = pred.copy(), pred.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (loss(plus, target) - loss(minus, target)) / (2 * eps)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(grad, numeric_grad(loss, pred, target), rtol=1e-7, atol=1e-10)
 
 
 def test_backward_belongs_to_the_last_forward_and_can_be_repeated():

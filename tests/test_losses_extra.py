@@ -8,18 +8,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from loss_helpers import numeric_grad
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss
-
-
-def numeric_grad(loss, pred, target, eps=1e-6):
-    """Central differences of ``loss(pred, target)`` with respect to pred (float64)."""
-    out = np.empty_like(pred)
-    for idx in np.ndindex(pred.shape):
-        plus, minus = pred.copy(), pred.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        out[idx] = (loss(plus, target) - loss(minus, target)) / (2 * eps)
-    return out
 
 
 # ---- CrossEntropyLoss by hand ----------------------------------------------------------
