@@ -10,9 +10,41 @@ import numbers
 import numpy as np
 
 
+def _is_int(value):
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral)
+
+
+def flag(value, name, owner):
+    """Return ``value`` as bool, or raise ``TypeError`` if it is not a bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name} must be a bool, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def non_negative_int(value, name, owner):
+    """Return ``value`` as int, or raise if it is not an integer >= 0."""
+    if not _is_int(value):
+        raise TypeError(f"{owner}: {name} must be an int, got {value!r} ({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
+    return int(value)
+
+
+def seed(value, name, owner, allow_none=False):
+    """Return a seed as int (or None when ``allow_none``), or raise unless it is an int >= 0."""
+    if value is None and allow_none:
+        return None
+    what = "a non-negative int" + (" or None" if allow_none else "")
+    if not _is_int(value):
+        raise TypeError(f"{owner}: {name} must be {what}, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{owner}: {name} must be {what}, got {value}")
+    return int(value)
+
+
 def positive_int(value, name, owner):
     """Return ``value`` as int, or raise if it is not an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not _is_int(value):
         raise TypeError(f"{owner}: {name} must be an int, got {value!r} ({type(value).__name__})")
     if value < 1:
         raise ValueError(f"{owner}: {name} must be >= 1, got {value}")
@@ -96,3 +128,35 @@ def check_last_dim(x, size, name, owner, ndim=None):
         raise ValueError(f"{owner}: expected {name} {fmt_shape(expected)}, got shape {fmt_shape(x.shape)}")
     if x.size == 0:
         raise ValueError(f"{owner}: {name} is empty (shape {fmt_shape(x.shape)})")
+
+
+def grad_shape(grad_out, expected, owner, dtype):
+    """Return ``grad_out`` as an array of ``dtype``, or raise unless its shape is ``expected``.
+
+    The one check of every ``backward``: the gradient must have the shape of the
+    output of the last forward.
+    """
+    g = as_float_array(grad_out, "grad_out", owner, dtype)
+    if g.shape != tuple(expected):
+        raise ValueError(f"{owner}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}")
+    return g
+
+
+def state_tuple(state, sizes, owner, dtype, batch=None, name="state"):
+    """Return ``state`` as a tuple of ``(batch, n)`` arrays of ``dtype``, one per entry of ``sizes``.
+
+    ``state`` must be a tuple or list of ``len(sizes)`` arrays of the same batch
+    size (``batch`` when given); arrays are converted, not copied.
+    """
+    if not isinstance(state, (tuple, list)) or len(state) != len(sizes):
+        got = f"{type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
+        raise ValueError(f"{owner}: expected {name} as a tuple of {len(sizes)} arrays, got {got}")
+    arrays = []
+    for k, (s, n) in enumerate(zip(state, sizes)):
+        s = as_float_array(s, f"{name}[{k}]", owner, dtype)
+        b = batch if batch is not None else (arrays[0].shape[0] if arrays else None)
+        if s.ndim != 2 or s.shape[1] != n or (b is not None and s.shape[0] != b):
+            expected = ("batch" if b is None else b, n)
+            raise ValueError(f"{owner}: expected {name}[{k}] of shape {fmt_shape(expected)}, got {fmt_shape(s.shape)}")
+        arrays.append(s)
+    return tuple(arrays)

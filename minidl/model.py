@@ -6,7 +6,7 @@ import numpy as np
 
 from ._checks import fmt_shape, positive_int
 from ._grad_mode import no_grad
-from .layers.base import Layer, layer_class
+from .layers.layer import Layer, layer_class
 
 
 class Sequential(Layer):

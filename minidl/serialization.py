@@ -26,7 +26,7 @@ import numpy as np
 
 from ._dtype import as_float_dtype, get_default_dtype, set_default_dtype
 from ._random import get_rng
-from .layers.base import layer_class
+from .layers.layer import layer_class
 
 CONFIG_KEY = "__config__"
 MODEL_FORMAT = "minidl-model"

@@ -33,6 +33,7 @@ def _batch(rng, B=3, T=5, F=2, O=2):
 
 
 # ---- the suite end to end ------------------------------------------------------------
+@pytest.mark.slow
 def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
@@ -77,6 +78,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert soak["drift"] == 0.0 and len(soak["readings"]) == 10 and min(soak["readings"]) > 0
 
 
+@pytest.mark.slow
 def test_quick_run_without_torch_skips_its_references(tmp_path):
     code = ("import sys; sys.modules['torch'] = None; from benchmarks.__main__ import main; "
             f"sys.exit(main(['--quick', '--only', 'sine,fwdbwd', '--out', {str(tmp_path)!r}]))")

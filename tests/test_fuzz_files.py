@@ -26,6 +26,8 @@ import minidl as mdl
 from pickle_trap import FIRED as _TRAP_FIRED
 from pickle_trap import Trap as _Trap
 
+pytestmark = pytest.mark.slow
+
 X = np.random.default_rng(0).standard_normal((5, 4, 2)).astype(np.float32)
 Y = np.random.default_rng(1).standard_normal((5, 1)).astype(np.float32)
 COUNTS = {}  # family -> number of files, filled as the tests run

@@ -332,7 +332,7 @@ def test_save_refuses_what_a_file_cannot_express(tmp_path):
         with pytest.raises(ValueError, match="another layer class is registered under the name 'Dense'"):
             mdl.Sequential([mdl.Dense(2, 2)]).save(tmp_path / "d.npz")
     finally:
-        from minidl.layers.base import _LAYER_TYPES
+        from minidl.layers.layer import _LAYER_TYPES
 
         _LAYER_TYPES["Dense"] = mdl.Dense  # undo the shadowing for the other tests
     assert type(shadow).__name__ == "Dense"

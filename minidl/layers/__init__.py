@@ -1,7 +1,7 @@
 """Layers: the Layer base class, dense and activation layers, cells and RNN."""
 
 from .activations import ReLU, Sigmoid, Tanh
-from .base import Layer
+from .layer import Layer
 from .bidirectional import Bidirectional
 from .cell import Cell
 from .cells import GRUCell, LSTMCell, RNNCell

@@ -6,7 +6,7 @@ from .._checks import as_float_array
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._math import sigmoid
-from .base import Layer
+from .layer import Layer
 
 
 class _Activation(Layer):

@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import init as _init
 from .._checks import as_float_array, fmt_shape, positive_int
-from .base import Layer
+from .layer import Layer
 
 
 class Cell(Layer):

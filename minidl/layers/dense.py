@@ -5,7 +5,7 @@ import numpy as np
 from .. import init as _init
 from .._checks import as_float_array, check_last_dim, positive_int
 from .._grad_mode import is_grad_enabled
-from .base import Layer
+from .layer import Layer
 
 
 class Dense(Layer):

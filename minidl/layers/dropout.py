@@ -8,7 +8,7 @@ from .._checks import as_float_array, fmt_shape
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._random import get_rng
-from .base import Layer
+from .layer import Layer
 
 
 class Dropout(Layer):

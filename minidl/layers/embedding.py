@@ -7,7 +7,7 @@ from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._random import get_rng
 from ..parameter import Parameter
-from .base import Layer
+from .layer import Layer
 
 
 class Embedding(Layer):

@@ -6,7 +6,7 @@ from .._checks import as_float_array, check_last_dim, finite_number, fmt_shape, 
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from ..parameter import Parameter
-from .base import Layer
+from .layer import Layer
 
 
 class LayerNorm(Layer):

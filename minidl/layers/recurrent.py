@@ -4,7 +4,7 @@ import numpy as np
 
 from .._checks import as_float_array, fmt_shape
 from .._grad_mode import is_grad_enabled
-from .base import Layer, layer_class
+from .layer import Layer, layer_class
 from .cell import Cell
 
 
@@ -28,6 +28,8 @@ class RNN(Layer):
     gradient with respect to the initial state is left in ``initial_state_grad``.
     The parameters are the cell's, named ``cell.<name>``.
     """
+
+    has_state = True
 
     def __init__(self, cell, return_sequences=False, stateful=False):
         super().__init__()

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._checks import fmt_shape
 from .._grad_mode import is_grad_enabled
-from .base import Layer
+from .layer import Layer
 
 
 def _as_numeric(x, owner):

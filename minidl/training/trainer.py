@@ -11,7 +11,7 @@ from .._checks import as_float_array, fmt_shape, positive_int
 from .._grad_mode import no_grad
 from .._random import get_rng
 from ..clipping import total_grad_norm
-from ..layers.base import Layer
+from ..layers.layer import Layer
 from .callbacks import CallbackList
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History

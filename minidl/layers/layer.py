@@ -22,6 +22,11 @@ def layer_class(name):
         ) from None
 
 
+def layers_with_state(layer):
+    """The layers at or below ``layer`` that follow the recurrent-state protocol (``has_state``)."""
+    return [sub for sub in layer.sublayers() if sub.has_state]
+
+
 class Layer:
     """Base class of layers.
 
@@ -34,6 +39,13 @@ class Layer:
     To be saved by ``Sequential.save`` a layer returns its constructor arguments
     from ``get_config()``; every subclass is registered by class name when defined.
     """
+
+    #: The recurrent-state protocol. A layer that carries a state from one time step
+    #: to the next (``RNN``) sets ``has_state = True`` and implements
+    #: ``get_state()``, ``set_state(state)``, ``reset_states()`` and ``state_at(t)``.
+    #: The trainer (TBPTT chunk edges), ``gradcheck`` and ``reset_states`` of a model
+    #: find such layers with ``layers_with_state(model)`` and call nothing else.
+    has_state = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
