@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from trainer_checks import assert_fit_is_one_manual_step
+from tests.helpers import assert_fit_is_one_manual_step
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from pickle_trap import FIRED as _TRAP_FIRED
-from pickle_trap import Trap as _Trap
+from tests.helpers import FIRED as _TRAP_FIRED
+from tests.helpers import Trap as _Trap
 
 pytestmark = pytest.mark.slow
 

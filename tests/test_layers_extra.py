@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from trainer_checks import assert_fit_is_one_manual_step
+from tests.helpers import assert_fit_is_one_manual_step
 from minidl.layers.embedding import _scatter_add_rows
 
 

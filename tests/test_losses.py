@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from loss_helpers import numeric_grad
+from tests.helpers import numeric_grad
 
 
 def test_mse_value_and_grad_by_hand():

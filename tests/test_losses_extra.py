@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from loss_helpers import numeric_grad
+from tests.helpers import numeric_grad
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss
 
 

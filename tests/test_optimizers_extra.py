@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from optim_helpers import assert_load_rejected, edited_state, grad_at, run
-from optim_helpers import make_params as _make_params
+from tests.helpers import assert_load_rejected, edited_state, grad_at, run
+from tests.helpers import make_params as _make_params
 from minidl.optimizers import Adam, AdamW
 from minidl.optimizers_extra import Adagrad, RMSprop
 

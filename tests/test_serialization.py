@@ -11,8 +11,8 @@ import pytest
 import minidl as mdl
 from minidl.serialization import read_archive, write_archive
 
-from pickle_trap import FIRED as _TRAP_FIRED
-from pickle_trap import Trap as _Trap
+from tests.helpers import FIRED as _TRAP_FIRED
+from tests.helpers import Trap as _Trap
 
 
 class _MinimalCell(mdl.Cell):

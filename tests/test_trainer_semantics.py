@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from tbptt_reference import RefModel, reference_tbptt
+from tests.tbptt_reference import RefModel, reference_tbptt
 
 CELLS = {"rnn": mdl.RNNCell, "lstm": mdl.LSTMCell, "gru": mdl.GRUCell}
 
