@@ -9,6 +9,7 @@ paragraph of its docstring. For the base classes that users extend, their public
 methods are listed too. ``tests/test_api_reference.py`` fails when the page is stale.
 """
 
+import importlib
 import inspect
 import sys
 from pathlib import Path
@@ -71,7 +72,6 @@ def entry(prefix, name, obj):
 
 def render():
     objects = {n: getattr(mdl, n) for n in public_names(mdl)}
-    modules = {n: o for n, o in objects.items() if inspect.ismodule(o)}
     rest = {n: o for n, o in objects.items() if not inspect.ismodule(o) and n != "annotations"}
     out = [
         "# API reference",
@@ -93,8 +93,9 @@ def render():
             placed.add(n)
             out += entry("mdl.", n, rest[n])
     for mod_name in MODULES:
-        module = modules.get(mod_name)
-        if module is None:
+        try:  # a submodule is an attribute of minidl only once imported: import it
+            module = importlib.import_module(f"minidl.{mod_name}")
+        except ModuleNotFoundError:
             continue
         out += [f"## `mdl.{mod_name}`", "", summary(module), ""]
         for n in public_names(module):
