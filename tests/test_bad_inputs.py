@@ -127,7 +127,7 @@ CASES = [
     ("fit_no_steps", lambda: _fit(x=X[:, :0]),
      ValueError, r"^fit: x and y must not be empty, got shapes \(4, 0, 2\) and \(4, 1\)"),
     ("fit_negative_epochs", lambda: _fit(epochs=-1),
-     ValueError, r"^fit: epochs must be >= 1, got -1"),
+     ValueError, r"^fit: epochs must be >= 0, got -1"),
     ("fit_float_epochs", lambda: _fit(epochs=1.5),
      TypeError, r"^fit: epochs must be an int, got 1\.5 \(float\)"),
     ("fit_bool_batch_size", lambda: _fit(batch_size=True),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.serialization import read_archive, write_archive
+from minidl.io import read_archive, write_archive
 
 from tests.helpers import FIRED as _TRAP_FIRED
 from tests.helpers import Trap as _Trap
