@@ -295,7 +295,8 @@ def test_loss_backward_before_forward(name):
 
 def test_table_size_and_total():
     """At least 40 distinct bad inputs between this file, test_errors.py and test_trainer.py."""
-    from tests import test_errors, test_trainer
+    from tests import test_errors
+    from tests.training import test_trainer
 
     ids = [c[0] for c in CASES]
     assert len(set(ids)) == len(ids)
