@@ -4,7 +4,7 @@ import copy
 
 import numpy as np
 
-from ._checks import finite_number, positive_int
+from ._checks import finite_number, grad_shape, positive_int
 from ._checks import seed as checked_seed
 from ._grad_mode import is_grad_enabled
 from .layers.layer import layers_with_state
@@ -60,9 +60,10 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
         return model.forward(inp)
 
     out = run(x)
-    g = rng.standard_normal(np.shape(out)) if grad_out is None else np.asarray(grad_out, np.float64)
-    if g.shape != np.shape(out):
-        raise ValueError(f"gradcheck: grad_out expected shape {np.shape(out)}, got {g.shape}")
+    if grad_out is None:
+        g = rng.standard_normal(np.shape(out))
+    else:
+        g = grad_shape(grad_out, np.shape(out), "gradcheck", np.float64)
     model.zero_grad()
     dx = model.backward(g)
 

@@ -1,4 +1,4 @@
-"""More bad inputs across the public API, beyond tests/test_errors.py and tests/test_trainer.py.
+"""More bad inputs across the public API, beyond tests/test_errors.py and tests/training/test_trainer.py.
 
 Each case names the call, the exception type and a regex for the message, which must
 name what is wrong (the owner and argument, expected and received). The test also
@@ -294,7 +294,7 @@ def test_loss_backward_before_forward(name):
 
 
 def test_table_size_and_total():
-    """At least 40 distinct bad inputs between this file, test_errors.py and test_trainer.py."""
+    """At least 40 distinct bad inputs between this file, test_errors.py and training/test_trainer.py."""
     from tests import test_errors
     from tests.training import test_trainer
 
