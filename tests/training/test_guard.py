@@ -48,6 +48,29 @@ def test_non_finite_loss_stops_and_keeps_last_finite_weights():
     _assert_weights(model, poison.snapshot)
 
 
+def test_states_are_reset_when_fit_stops_on_a_non_finite_loss():
+    class InfAtTheThirdChunk(mdl.MSELoss):
+        calls = 0
+
+        def forward(self, pred, target):
+            self.calls += 1
+            return np.inf if self.calls == 3 else super().forward(pred, target)
+
+    mdl.set_seed(19)
+    model = small_rnn_model(seq=True)
+    x, y = random_sequences(n=2, T=6, seq=True)
+    seen = []
+
+    rnn = model.layers[0]
+    original = rnn.set_state
+    rnn.set_state = lambda state: (seen.append(state is not None), original(state))
+    trainer = mdl.TBPTTTrainer(model, InfAtTheThirdChunk(), mdl.SGD(model.parameters(), lr=0.1), k1=2)
+    with pytest.raises(FloatingPointError, match=r"loss is inf at epoch 1, batch 1"):
+        trainer.fit(x, y, batch_size=2, verbose=0)
+    assert seen == [False, True, True]  # the third window started from a carried state...
+    assert rnn.get_state() is None      # ...which fit reset when it stopped
+
+
 def test_non_finite_gradient_stops_before_the_update():
     mdl.set_seed(9)
     model = small_rnn_model()
