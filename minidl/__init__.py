@@ -3,6 +3,7 @@
 from ._dtype import get_default_dtype, set_default_dtype
 from ._grad_mode import is_grad_enabled, no_grad
 from ._random import set_seed
+from ._version import __version__
 from . import diagnostics, init, interop  # modules: mdl.init.orthogonal, mdl.interop.from_torch(...)
 from .clipping import ClipByGlobalNorm, ClipByValue, GradientClipper
 from .gradcheck import gradcheck
@@ -14,7 +15,7 @@ from .optimizers import SGD, Adam, AdamW, Optimizer
 from .optimizers_extra import Adagrad, RMSprop
 from .parameter import Parameter
 from .schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
-from .serialization import load_model
+from .io import load_model
 from .training import (
     Callback,
     CSVLogger,
@@ -24,5 +25,3 @@ from .training import (
     ReduceLROnPlateau,
     TBPTTTrainer,
 )
-
-__version__ = "0.1.0"

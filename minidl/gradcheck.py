@@ -4,13 +4,10 @@ import copy
 
 import numpy as np
 
-from ._checks import finite_number, positive_int
+from ._checks import finite_number, grad_shape, positive_int
+from ._checks import seed as checked_seed
 from ._grad_mode import is_grad_enabled
-
-
-def _states_of(layer):
-    """(layer, state) for every sub-layer that carries recurrent state."""
-    return [(l, l.get_state()) for l in layer.sublayers() if callable(getattr(l, "get_state", None))]
+from .layers.layer import layers_with_state
 
 
 def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, max_elements=None):
@@ -43,14 +40,12 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
     eps = finite_number(eps, "eps", "gradcheck", minimum=0.0, min_open=True)
     atol = finite_number(atol, "atol", "gradcheck", minimum=0.0)
     rtol = finite_number(rtol, "rtol", "gradcheck", minimum=0.0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"gradcheck: seed must be a non-negative int, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"gradcheck: seed must be a non-negative int, got {seed}")
+    seed = checked_seed(seed, "seed", "gradcheck")
     if max_elements is not None:
         max_elements = positive_int(max_elements, "max_elements", "gradcheck")
     model = copy.deepcopy(layer).astype(np.float64)
-    saved_states = _states_of(model)
+    # every forward starts from the states the layer had (the recurrent-state protocol, see Layer)
+    saved_states = [(l, l.get_state()) for l in layers_with_state(model)]
     x = np.asarray(x)
     differentiable_input = x.dtype.kind == "f"
     if differentiable_input:
@@ -65,9 +60,10 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
         return model.forward(inp)
 
     out = run(x)
-    g = rng.standard_normal(np.shape(out)) if grad_out is None else np.asarray(grad_out, np.float64)
-    if g.shape != np.shape(out):
-        raise ValueError(f"gradcheck: grad_out expected shape {np.shape(out)}, got {g.shape}")
+    if grad_out is None:
+        g = rng.standard_normal(np.shape(out))
+    else:
+        g = grad_shape(grad_out, np.shape(out), "gradcheck", np.float64)
     model.zero_grad()
     dx = model.backward(g)
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from ._checks import fmt_shape, positive_int
 from ._grad_mode import no_grad
-from .layers.layer import Layer, layer_class
+from .io import save_model
+from .layers.layer import Layer, layer_class, layers_with_state
 
 
 class Sequential(Layer):
@@ -101,9 +102,8 @@ class Sequential(Layer):
 
     def reset_states(self):
         """Reset the carried state of every stateful layer below (back to zeros)."""
-        for layer in self.sublayers():
-            if layer is not self and callable(getattr(layer, "reset_states", None)):
-                layer.reset_states()
+        for layer in layers_with_state(self):
+            layer.reset_states()
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -182,10 +182,10 @@ class Sequential(Layer):
         ``__config__``, JSON text with the format name and version, minidl's version,
         the dtype and ``get_config()``. No pickle. The write is atomic (temporary
         file in the same folder, then ``os.replace``). Carried RNN states are not
-        saved. Reload with ``minidl.load_model(path)``.
+        saved. A layer whose ``__init__`` takes arguments that its ``get_config`` does
+        not return is refused (``TypeError``), never saved with defaults. Reload with
+        ``minidl.load_model(path)``.
         """
-        from .serialization import save_model
-
         save_model(self, path)
 
 

@@ -177,14 +177,14 @@ def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
     Dark cells are the chunk ``[p, e)`` whose outputs enter the loss, light cells the
     earlier steps of the window ``[s, e)`` the gradient also flows through, and the
     dot the stored state the window starts from. The schedule is the trainer's own
-    (``minidl.training.schedule.tbptt_windows``).
+    (``minidl.training.windows.tbptt_windows``).
 
     Returns:
         the ``matplotlib.figure.Figure``.
     """
     from matplotlib.patches import Rectangle
 
-    from .training.schedule import tbptt_windows
+    from .training.windows import tbptt_windows
 
     owner = "plot_tbptt"
     windows = tbptt_windows(T, k1, k2)

@@ -1,6 +1,7 @@
 """An independent reference of TBPTT(k1, k2) for the trainer tests.
 
-Written from the formulas of API.md with plain per-step numpy and no minidl code:
+Written from the formulas of the cells (docs/layers.md) and the TBPTT(k1, k2) semantics
+documented in docs/tbptt.md, with plain per-step numpy and no minidl code:
 the forward of each cell is re-implemented here, and the gradient of each window's
 loss is taken by central differences of that forward (float64), so neither minidl's
 backward passes nor its trainer take part.
@@ -14,7 +15,7 @@ def _sig(z):
 
 
 def cell_step(kind, p, x, state):
-    """One step of a cell from API.md; ``p`` holds kernel, recurrent_kernel, bias."""
+    """One step of a cell as documented (gate order i, f, g, o and z, r, n); ``p`` holds kernel, recurrent_kernel, bias."""
     W, U, b = p["kernel"], p["recurrent_kernel"], p["bias"]
     if kind == "rnn":
         (h,) = state
@@ -97,7 +98,7 @@ def mse(a, b):
 
 
 def reference_tbptt(model, x, y, k1, k2, lr):
-    """One epoch, one batch (the whole of x), SGD(lr), no clipping, as API.md defines it."""
+    """One epoch, one batch (the whole of x), SGD(lr), no clipping, as docs/tbptt.md defines it."""
     B, T, _ = x.shape
     if y.ndim == 2:  # many-to-one: k1 plays no part
         s = 0 if k2 is None else max(0, T - k2)

@@ -1,4 +1,4 @@
-"""More bad inputs across the public API, beyond tests/test_errors.py and tests/test_trainer.py.
+"""More bad inputs across the public API, beyond tests/test_errors.py and tests/training/test_trainer.py.
 
 Each case names the call, the exception type and a regex for the message, which must
 name what is wrong (the owner and argument, expected and received). The test also
@@ -127,7 +127,7 @@ CASES = [
     ("fit_no_steps", lambda: _fit(x=X[:, :0]),
      ValueError, r"^fit: x and y must not be empty, got shapes \(4, 0, 2\) and \(4, 1\)"),
     ("fit_negative_epochs", lambda: _fit(epochs=-1),
-     ValueError, r"^fit: epochs must be >= 1, got -1"),
+     ValueError, r"^fit: epochs must be >= 0, got -1"),
     ("fit_float_epochs", lambda: _fit(epochs=1.5),
      TypeError, r"^fit: epochs must be an int, got 1\.5 \(float\)"),
     ("fit_bool_batch_size", lambda: _fit(batch_size=True),
@@ -294,8 +294,9 @@ def test_loss_backward_before_forward(name):
 
 
 def test_table_size_and_total():
-    """At least 40 distinct bad inputs between this file, test_errors.py and test_trainer.py."""
-    from tests import test_errors, test_trainer
+    """At least 40 distinct bad inputs between this file, test_errors.py and training/test_trainer.py."""
+    from tests import test_errors
+    from tests.training import test_trainer
 
     ids = [c[0] for c in CASES]
     assert len(set(ids)) == len(ids)

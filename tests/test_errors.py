@@ -336,7 +336,7 @@ CASES = [
         "gradcheck_grad_out",
         lambda: mdl.gradcheck(mdl.Dense(3, 2), X2, grad_out=np.zeros(2)),
         ValueError,
-        r"gradcheck: grad_out expected shape \(2, 2\), got \(2,\)",
+        r"gradcheck: expected grad_out of shape \(2, 2\), got \(2,\)",
     ),
 ]
 

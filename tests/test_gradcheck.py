@@ -93,8 +93,10 @@ def test_explicit_grad_out_and_its_shape(float64, rng):
     dense = mdl.Dense(3, 2)
     x = rng.standard_normal((4, 3))
     assert mdl.gradcheck(dense, x, grad_out=np.ones((4, 2)))
-    with pytest.raises(ValueError, match=r"gradcheck: grad_out expected shape \(4, 2\), got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"gradcheck: expected grad_out of shape \(4, 2\), got \(2, 4\)"):
         mdl.gradcheck(dense, x, grad_out=np.ones((2, 4)))
+    with pytest.raises(TypeError, match=r"gradcheck: grad_out must be a real numeric array, got dtype <U1"):
+        mdl.gradcheck(dense, x, grad_out=np.full((4, 2), "a"))
 
 
 def test_non_contiguous_input(float64, rng):

@@ -1,5 +1,6 @@
-"""Layer: the base class of every layer, recurrent wrapper and model."""
+"""Layer: the base class of every layer, recurrent wrapper and model; the registry of layer classes."""
 
+import inspect
 from collections.abc import Mapping
 
 import numpy as np
@@ -23,8 +24,34 @@ def layer_class(name):
 
 
 def layers_with_state(layer):
-    """The layers at or below ``layer`` that follow the recurrent-state protocol (``has_state``)."""
+    """The layers at or below ``layer`` (itself included) that follow the recurrent-state
+    protocol (``has_state``; see ``Layer``), depth first."""
     return [sub for sub in layer.sublayers() if sub.has_state]
+
+
+def unconfigured_arguments(cls):
+    """The ``__init__`` arguments of the Layer class ``cls`` that its ``get_config`` cannot know.
+
+    A ``get_config`` returns the constructor arguments of the class that defines it.
+    A subclass that adds ``__init__`` arguments without overriding ``get_config`` would
+    be saved without them. Returns ``(names, definer)``: the arguments of
+    ``cls.__init__`` that ``definer.__init__`` does not take, where ``definer`` is the
+    class whose ``get_config`` ``cls`` uses (``*args`` / ``**kwargs`` are not counted).
+    """
+    definer = next(c for c in cls.__mro__ if "get_config" in vars(c))
+    known = set(_init_arguments(definer))
+    return [name for name in _init_arguments(cls) if name not in known], definer
+
+
+def _init_arguments(cls):
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # without self
+    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def shares_parameters(layer):
+    """True when one ``Parameter`` is held under two names below ``layer`` (``named_parameters``
+    lists it once; a saved config cannot express the sharing)."""
+    return sum(1 for _ in layer._walk_parameters("")) != len(layer.named_parameters())
 
 
 class Layer:
@@ -37,15 +64,31 @@ class Layer:
     so ``named_parameters`` gives names like ``"cell.kernel"``.
 
     To be saved by ``Sequential.save`` a layer returns its constructor arguments
-    from ``get_config()``; every subclass is registered by class name when defined.
+    from ``get_config()``: a subclass that adds ``__init__`` arguments must override
+    it (``save`` refuses one that does not, see ``unconfigured_arguments``). Every
+    subclass is registered by class name when defined (``layer_class``).
+
+    The recurrent-state protocol: a layer that carries a state from one time step
+    to the next (``RNN``) sets ``has_state = True`` and implements
+
+    - ``get_state()``: the state the next forward starts from, a tuple of
+      ``(batch, n)`` arrays (copies), or None for zeros;
+    - ``set_state(state)``: start the next forward from ``state`` (None: zeros);
+    - ``reset_states()``: back to zeros;
+    - ``state_at(t)``: the state after the first ``t`` steps of the last forward.
+
+    The TBPTT trainer (the state at chunk edges, the reset before each batch),
+    ``gradcheck`` (the state restored before every perturbed forward) and
+    ``Sequential.reset_states`` find such layers with ``layers_with_state(model)``
+    and call nothing else on them. A wrapper holding stateful layers (``Bidirectional``)
+    leaves ``has_state`` False: its sub-layers are found by themselves.
+
+    ``supports_truncation = False`` marks a layer that needs each whole sequence in
+    one forward (``Bidirectional``); the trainer then refuses ``k1`` / ``k2``.
     """
 
-    #: The recurrent-state protocol. A layer that carries a state from one time step
-    #: to the next (``RNN``) sets ``has_state = True`` and implements
-    #: ``get_state()``, ``set_state(state)``, ``reset_states()`` and ``state_at(t)``.
-    #: The trainer (TBPTT chunk edges), ``gradcheck`` and ``reset_states`` of a model
-    #: find such layers with ``layers_with_state(model)`` and call nothing else.
     has_state = False
+    supports_truncation = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,4 +1,4 @@
-"""Training: the TBPTT trainer, callbacks and history."""
+"""Training: the TBPTT trainer, its windows and update guard, callbacks, history and progress output."""
 
 from .callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
 from .history import History

@@ -24,6 +24,8 @@ class Progress:
     def epoch_begin(self, epoch, index):
         self._t0 = time.perf_counter()
         if self.use_bar:
+            # imported here, as matplotlib is in plotting: tqdm.auto takes about as long to import
+            # as the rest of minidl, and only a terminal ever shows a bar
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=self.batches, desc=f"Epoch {index}/{self.epochs}", unit="batch",

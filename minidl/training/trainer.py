@@ -1,47 +1,21 @@
 """TBPTTTrainer: Williams & Peng's truncated backpropagation through time, TBPTT(k1, k2)."""
 
-import contextlib
 import math
-import signal
-import threading
 
 import numpy as np
 
-from .._checks import as_float_array, fmt_shape, positive_int
+from .._checks import as_float_array, flag, fmt_shape, non_negative_int, positive_int
+from .._checks import seed as checked_seed
 from .._grad_mode import no_grad
 from .._random import get_rng
 from ..clipping import total_grad_norm
-from ..layers.layer import Layer
+from ..io import load_checkpoint, save_checkpoint
+from ..layers.layer import Layer, layers_with_state
 from .callbacks import CallbackList
-from .checkpoint import load_checkpoint, save_checkpoint
+from .guard import UpdateGuard
 from .history import History
 from .progress import Progress
-from .schedule import tbptt_windows
-
-
-@contextlib.contextmanager
-def _deferred_interrupt():
-    """Hold back SIGINT (KeyboardInterrupt) until the block ends; a no-op outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # a handler installed outside Python: leave it alone
-        yield
-        return
-    received = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
-
-
-def recurrent_layers(model):
-    """The sub-layers of ``model`` that carry state (they have ``set_state`` and ``state_at``)."""
-    return [l for l in model.sublayers() if callable(getattr(l, "set_state", None)) and callable(getattr(l, "state_at", None))]
+from .windows import tbptt_windows
 
 
 class TBPTTTrainer:
@@ -82,27 +56,24 @@ class TBPTTTrainer:
         self.k2 = None if k2 is None else positive_int(k2, "k2", "TBPTTTrainer")
         if self.k1 is not None and self.k2 is not None and self.k2 < self.k1:
             raise ValueError(f"TBPTTTrainer: k2 must be >= k1, got k1={self.k1}, k2={self.k2}")
+        seed = checked_seed(seed, "seed", "TBPTTTrainer", allow_none=True)
         if seed is None:
             seed = int(get_rng().integers(2**63))
-        elif isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed!r}")
-        elif seed < 0:
-            raise ValueError(f"TBPTTTrainer: seed must be a non-negative int or None, got {seed}")
         if self.k1 is not None or self.k2 is not None:
-            whole = [type(l).__name__ for l in model.sublayers() if getattr(l, "supports_truncation", True) is False]
+            whole = [type(l).__name__ for l in model.sublayers() if not l.supports_truncation]
             if whole:
                 raise ValueError(
                     f"TBPTTTrainer: {whole[0]} reads each sequence in both directions and cannot be truncated; "
                     "use full BPTT (k1=None, k2=None)"
                 )
         self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
-        self.rng = np.random.default_rng(int(seed))
+        self.rng = np.random.default_rng(seed)
         self.epoch = 0
         self.stop_training = False
         self.history = History()
         self._params = model.parameters()
-        self._backup = [np.empty_like(p.data) for p in self._params]
-        self._rnns = recurrent_layers(model)
+        self._stateful = layers_with_state(model)  # the recurrent-state protocol: see Layer
+        self._guard = UpdateGuard(self._params)
 
     # ---- public ------------------------------------------------------------------
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1):
@@ -110,23 +81,25 @@ class TBPTTTrainer:
 
         Shapes: ``x: (N, T, F)``; ``y: (N, T, out)`` (many-to-many) or ``(N, out)``
         (many-to-one). The last batch may be smaller and the last chunk shorter.
+        Every update runs inside the guard (``training/guard.py``): a non-finite loss,
+        gradient norm or weight stops ``fit`` with a ``FloatingPointError``, and Ctrl-C
+        never interrupts an optimizer step halfway.
         """
         x, y = self._check_data(x, y, "x", "y")
-        epochs = positive_int(epochs, "epochs", "fit") if epochs != 0 else 0
+        epochs = non_negative_int(epochs, "epochs", "fit")
         batch_size = positive_int(batch_size, "batch_size", "fit")
+        validation = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("fit: validation_data must be a tuple (x_val, y_val)")
-            vx, vy = self._check_data(*validation_data, "validation x", "validation y")
+            validation = self._check_data(*validation_data, "validation x", "validation y")
         if _has_time_axis(y) and self.k1 is None and self.k2 is not None and self.k2 < x.shape[1]:
             raise ValueError(
                 f"fit: many-to-many training with k2={self.k2} needs k1 <= k2, but k1 defaults to the whole "
                 f"sequence ({x.shape[1]} steps); pass k1"
             )
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"fit: shuffle must be a bool, got {shuffle!r}")
-        n = len(x)
-        n_batches = math.ceil(n / batch_size)
+        shuffle = flag(shuffle, "shuffle", "fit")
+        n_batches = math.ceil(len(x) / batch_size)
         progress = Progress(verbose, self.epoch + epochs, n_batches)
         cbs = CallbackList(callbacks, self)
         history = History()
@@ -135,32 +108,21 @@ class TBPTTTrainer:
         self.model.train()
         cbs.on_train_begin()
         try:
-            for _ in range(epochs):
-                epoch = self.epoch
-                cbs.on_epoch_begin(epoch)
-                progress.epoch_begin(epoch, epoch + 1)
-                order = self.rng.permutation(n) if shuffle else None
-                total, count = 0.0, 0
-                for b in range(n_batches):
-                    cbs.on_batch_begin(b)
-                    sel = slice(b * batch_size, (b + 1) * batch_size)
-                    idx = sel if order is None else order[sel]
-                    loss_sum, elems = self._train_batch(x[idx], y[idx], epoch, b)
-                    total, count = total + loss_sum, count + elems
-                    progress.batch_end(total / count)
-                    cbs.on_batch_end(b, {"loss": loss_sum / elems})
+            with self._guard.armed():
+                for _ in range(epochs):
+                    epoch = self.epoch
+                    cbs.on_epoch_begin(epoch)
+                    progress.epoch_begin(epoch, epoch + 1)
+                    logs = self._fit_epoch(x, y, batch_size, shuffle, epoch, progress, cbs)
+                    if validation is not None:
+                        logs["val_loss"] = self.evaluate(*validation, batch_size=batch_size)
+                        self.model.train()
+                    self.epoch += 1
+                    history.record(epoch, logs)
+                    cbs.on_epoch_end(epoch, logs)
+                    progress.epoch_end(epoch + 1, logs)
                     if self.stop_training:
                         break
-                logs = {"loss": total / count}
-                if validation_data is not None:
-                    logs["val_loss"] = self.evaluate(vx, vy, batch_size=batch_size)
-                    self.model.train()
-                self.epoch += 1
-                history.record(epoch, logs)
-                cbs.on_epoch_end(epoch, logs)
-                progress.epoch_end(epoch + 1, logs)
-                if self.stop_training:
-                    break
             cbs.on_train_end()
         finally:
             progress.close()
@@ -198,15 +160,34 @@ class TBPTTTrainer:
         save_checkpoint(self, path)
 
     def load_checkpoint(self, path):
-        """Restore what ``save_checkpoint`` stored; a file that does not fit raises ``ValueError``."""
+        """Restore what ``save_checkpoint`` stored; a file that does not fit raises ``ValueError``
+        and leaves the trainer as it was."""
         load_checkpoint(self, path)
 
-    # ---- one mini-batch ------------------------------------------------------------
-    def _train_batch(self, xb, yb, epoch, batch):
+    # ---- one epoch, one mini-batch ------------------------------------------------------
+    def _fit_epoch(self, x, y, batch_size, shuffle, epoch, progress, cbs):
+        """The updates of one epoch; returns its logs, ``{"loss": mean training loss}``."""
+        n = len(x)
+        order = self.rng.permutation(n) if shuffle else None
+        total, count = 0.0, 0
+        for b in range(math.ceil(n / batch_size)):
+            cbs.on_batch_begin(b)
+            sel = slice(b * batch_size, (b + 1) * batch_size)
+            idx = sel if order is None else order[sel]
+            self._guard.at(epoch, b)
+            loss_sum, elems = self._train_batch(x[idx], y[idx])
+            total, count = total + loss_sum, count + elems
+            progress.batch_end(total / count)
+            cbs.on_batch_end(b, {"loss": loss_sum / elems})
+            if self.stop_training:
+                break
+        return {"loss": total / count}
+
+    def _train_batch(self, xb, yb):
         """Run the updates of one mini-batch; returns (sum of chunk losses * elements, elements)."""
         self._reset_states()
         if not _has_time_axis(yb):
-            return self._many_to_one(xb, yb, epoch, batch)
+            return self._many_to_one(xb, yb)
         windows = tbptt_windows(xb.shape[1], self.k1, self.k2)
         total, count = 0.0, 0
         start_state = None  # the stored state at the window start; None is the zero state
@@ -218,73 +199,44 @@ class TBPTTTrainer:
                     f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
                     "use return_sequences=True on the last RNN"
                 )
-            loss = self._loss(out[:, p - s:], yb[:, p:e], epoch, batch)
-            g = np.zeros_like(out)
-            g[:, p - s:] = self.loss.backward()
-            self._update(g, epoch, batch)
+            loss = self._guard.check_loss(self.loss.forward(out[:, p - s:], yb[:, p:e]))
+            grad_out = np.zeros_like(out)
+            grad_out[:, p - s:] = self.loss.backward()
+            self._update(grad_out)
             elems = yb[:, p:e].size
             total, count = total + loss * elems, count + elems
             if n + 1 < len(windows):
                 # the next window starts within (s, e]: its state comes from this forward, the most recent
                 s_next = windows[n + 1][0]
-                start_state = None if s_next == 0 else [r.state_at(s_next - s) for r in self._rnns]
+                start_state = None if s_next == 0 else [r.state_at(s_next - s) for r in self._stateful]
         return total, count
 
-    def _many_to_one(self, xb, yb, epoch, batch):
+    def _many_to_one(self, xb, yb):
         T = xb.shape[1]
         s = 0 if self.k2 is None else max(0, T - self.k2)
         if s > 0:
             with no_grad():
                 self.model.forward(xb[:, :s])
-            self._set_states([r.state_at(s) for r in self._rnns])
+            self._set_states([r.state_at(s) for r in self._stateful])
         out = self.model.forward(xb[:, s:])
-        loss = self._loss(out, yb, epoch, batch)
-        self._update(self.loss.backward(), epoch, batch)
+        loss = self._guard.check_loss(self.loss.forward(out, yb))
+        self._update(self.loss.backward())
         return loss * yb.size, yb.size
 
-    def _loss(self, pred, target, epoch, batch):
-        loss = float(self.loss.forward(pred, target))
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"fit: the loss is {loss} at epoch {epoch + 1}, batch {batch + 1}; "
-                "training stopped and the model keeps the weights of the last finite update"
-            )
-        return loss
-
-    def _update(self, grad_out, epoch, batch):
-        for p in self._params:
-            p.grad[...] = 0
+    def _update(self, grad_out):
+        """One update from ``grad_out``, the gradient of the window's loss w.r.t. the model output."""
+        self.model.zero_grad()
         self.model.backward(grad_out)
-        norm = float(self.clipper(self._params)) if self.clipper is not None else total_grad_norm(self._params)
-        if not math.isfinite(norm):
-            raise FloatingPointError(
-                f"fit: the gradient norm is {norm} at epoch {epoch + 1}, batch {batch + 1}; "
-                "training stopped before the update and the model keeps its last finite weights"
-            )
-        for p, keep in zip(self._params, self._backup):
-            np.copyto(keep, p.data)
-        # Ctrl-C never leaves half the parameters updated; nor does an overflow turned into an
-        # exception by -W error or np.errstate(raise): it is caught by the check below instead
-        with _deferred_interrupt():
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                self.optimizer.step()
-            finite = all(np.isfinite(p.data).all() for p in self._params)
-            if not finite:
-                for p, keep in zip(self._params, self._backup):
-                    np.copyto(p.data, keep)
-        if not finite:
-            raise FloatingPointError(
-                f"fit: the update at epoch {epoch + 1}, batch {batch + 1} made weights non-finite (learning rate "
-                "too large?); the model keeps the weights from before it (the optimizer's state is not rolled back)"
-            )
+        norm = self.clipper(self._params) if self.clipper is not None else total_grad_norm(self._params)
+        self._guard.step(self.optimizer.step, norm)
 
     # ---- helpers -----------------------------------------------------------------------
     def _set_states(self, states):
-        for i, r in enumerate(self._rnns):
+        for i, r in enumerate(self._stateful):
             r.set_state(None if states is None else states[i])
 
     def _reset_states(self):
-        for r in self._rnns:
+        for r in self._stateful:
             r.reset_states()
 
     def _check_data(self, x, y, xname, yname, owner="fit"):
@@ -296,8 +248,8 @@ class TBPTTTrainer:
         (for ``CrossEntropyLoss``). The time axis of ``y`` makes it many-to-many.
         """
         dtype = self.model.dtype
-        x, x_tokens = _as_data(x, xname, dtype, owner)
-        y, y_classes = _as_data(y, yname, dtype, owner)
+        x, y = _as_data(x, xname, dtype, owner), _as_data(y, yname, dtype, owner)
+        x_tokens, y_classes = x.dtype.kind in "iu", y.dtype.kind in "iu"
         if x.ndim != (2 if x_tokens else 3):
             expected = "(batch, time) of integer tokens" if x_tokens else "(batch, time, features)"
             raise ValueError(f"{owner}: {xname} must be {expected}, got shape {fmt_shape(x.shape)}")
@@ -318,17 +270,14 @@ class TBPTTTrainer:
 
 
 def _as_data(arr, name, dtype, owner):
-    """(array, is_integer): integer arrays stay integer (tokens, class indices), the rest become ``dtype``."""
-    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu":
-        return arr, True
-    if not isinstance(arr, np.ndarray):
-        try:
-            probe = np.asarray(arr)
-        except (ValueError, TypeError):  # ragged nested lists: as_float_array names the problem
-            probe = None
-        if probe is not None and probe.dtype.kind in "iu":
-            return probe, True
-    return as_float_array(arr, name, owner, dtype), False
+    """``arr`` as an array: integers stay integer (tokens, class indices), the rest becomes ``dtype``."""
+    try:
+        probe = np.asarray(arr)
+    except (ValueError, TypeError):  # ragged nested lists: as_float_array names the problem
+        probe = None
+    if probe is not None and probe.dtype.kind in "iu":
+        return probe
+    return as_float_array(arr, name, owner, dtype)
 
 
 def _has_time_axis(y):

@@ -1,4 +1,4 @@
-"""The TBPTT(k1, k2) schedule: which steps each update runs forward and takes the loss on."""
+"""The TBPTT(k1, k2) windows: which steps each update runs forward, backpropagates through and takes the loss on."""
 
 from .._checks import positive_int
 

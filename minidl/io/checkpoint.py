@@ -1,77 +1,51 @@
-"""Checkpoints of a trainer: everything training depends on, in npz + JSON.
+"""Checkpoint files, format ``"minidl-checkpoint"``: everything a trainer's training depends on.
 
-Nested state (the optimizer's ``state_dict``, the generator's state) is split
-into arrays, stored as npz members, and a JSON tree that refers to them, so no
-pickle is ever written or read.
+Stored: the model's state dict, the optimizer's ``state_dict``, the state of the
+trainer's random generator (the three as trees, see ``tree.py``), the epoch count,
+``k1`` / ``k2`` and the trainer's ``History``. Not stored: the architecture, the
+loss, the clipper, callbacks (build the trainer the same way, then load).
+
+The trainer is used through its public attributes only (``model``, ``optimizer``,
+``rng``, ``epoch``, ``k1``, ``k2``, ``history``), so this module sits below
+``minidl.training`` and imports nothing from it.
 """
 
 import numpy as np
 
-from .history import History
-
+from .archive import read_archive, write_archive
+from .tree import decode_tree, encode_tree
 
 FORMAT = "minidl-checkpoint"
 
 
-def flatten(obj, prefix, arrays):
-    """JSON-able tree for ``obj``; its ndarrays go into ``arrays`` under path-like keys."""
-    if isinstance(obj, np.ndarray):
-        arrays[prefix] = obj
-        return {"__array__": prefix}
-    if isinstance(obj, dict):
-        return {"__dict__": [[k, flatten(v, f"{prefix}/{k}", arrays)] for k, v in obj.items()]}
-    if isinstance(obj, (list, tuple)):
-        return {"__list__": [flatten(v, f"{prefix}/{i}", arrays) for i, v in enumerate(obj)],
-                "tuple": isinstance(obj, tuple)}
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"checkpoint: cannot store a value of type {type(obj).__name__} at {prefix!r}")
-
-
-def unflatten(tree, arrays, where):
-    """Inverse of ``flatten``; a reference to a missing array raises ValueError."""
-    if isinstance(tree, dict):
-        if "__array__" in tree:
-            key = tree["__array__"]
-            if key not in arrays:
-                raise ValueError(f"{where}: the checkpoint refers to a missing array {key!r}")
-            return arrays[key]
-        if "__dict__" in tree:
-            return {k: unflatten(v, arrays, where) for k, v in tree["__dict__"]}
-        if "__list__" in tree:
-            items = [unflatten(v, arrays, where) for v in tree["__list__"]]
-            return tuple(items) if tree.get("tuple") else items
-        raise ValueError(f"{where}: malformed checkpoint entry {sorted(tree)}")
-    return tree
-
-
 def save_checkpoint(trainer, path):
-    from ..serialization import write_archive
-
+    """Write the training state of ``trainer`` to ``path`` (atomically)."""
     arrays = {}
     meta = {
         "epoch": trainer.epoch,
         "k1": trainer.k1,
         "k2": trainer.k2,
-        "model": flatten(trainer.model.state_dict(), "model", arrays),
-        "optimizer": flatten(trainer.optimizer.state_dict(), "optimizer", arrays),
-        "rng": flatten(trainer.rng.bit_generator.state, "rng", arrays),
+        "model": encode_tree(trainer.model.state_dict(), "model", arrays),
+        "optimizer": encode_tree(trainer.optimizer.state_dict(), "optimizer", arrays),
+        "rng": encode_tree(trainer.rng.bit_generator.state, "rng", arrays),
         "history": {"epoch": trainer.history.epoch, "history": trainer.history.history},
     }
     write_archive(path, arrays, meta, FORMAT)
 
 
 def load_checkpoint(trainer, path):
-    from ..serialization import read_archive
+    """Put what ``save_checkpoint`` stored back into ``trainer``.
 
+    Everything is read and checked first; the trainer changes only when the whole
+    checkpoint fits it. Raises ``FileNotFoundError`` for a missing file and
+    ``ValueError`` naming ``path`` for anything else.
+    """
     arrays, meta = read_archive(path, FORMAT)
     where = f"load_checkpoint({str(path)!r})"
     try:
-        model_state = unflatten(meta["model"], arrays, where)
-        optimizer_state = unflatten(meta["optimizer"], arrays, where)
-        rng_state = unflatten(meta["rng"], arrays, where)
+        model_state = decode_tree(meta["model"], arrays, where)
+        optimizer_state = decode_tree(meta["optimizer"], arrays, where)
+        rng_state = decode_tree(meta["rng"], arrays, where)
         epoch = meta["epoch"]
     except (KeyError, TypeError, ValueError, RecursionError) as err:
         if isinstance(err, ValueError) and str(err).startswith(where):
@@ -84,7 +58,7 @@ def load_checkpoint(trainer, path):
             f"{where}: the checkpoint was trained with k1={meta.get('k1')}, k2={meta.get('k2')}, "
             f"this trainer has k1={trainer.k1}, k2={trainer.k2}"
         )
-    history = _history(meta.get("history"), where)
+    epochs, values = _history(meta.get("history"), where)
     previous = trainer.model.state_dict()
     try:
         rng = np.random.default_rng()
@@ -97,14 +71,15 @@ def load_checkpoint(trainer, path):
         raise ValueError(f"{where}: does not fit this trainer: {err}") from None
     trainer.rng = rng
     trainer.epoch = epoch
+    history = type(trainer.history)()  # a fresh History (this module does not import training)
+    history.epoch, history.history = epochs, values
     trainer.history = history
 
 
 def _history(saved, where):
-    """The ``History`` a checkpoint stored; none stored (older files) gives an empty one."""
-    history = History()
+    """``(epochs, values)`` of the History a checkpoint stored; none stored (older files): empty."""
     if saved is None:
-        return history
+        return [], {}
     epochs = saved.get("epoch") if isinstance(saved, dict) else None
     metrics = saved.get("history") if isinstance(saved, dict) else None
     try:
@@ -113,8 +88,7 @@ def _history(saved, where):
         values = {k: [_real(v) for v in _list(vs)] for k, vs in metrics.items()}
     except (TypeError, OverflowError):
         raise ValueError(f"{where}: malformed history {saved!r:.200}") from None
-    history.epoch, history.history = list(epochs), values
-    return history
+    return list(epochs), values
 
 
 def _list(value):

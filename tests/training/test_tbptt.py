@@ -1,4 +1,7 @@
-"""The trainer makes exactly the TBPTT(k1, k2) updates of API.md (against tests/tbptt_reference.py)."""
+"""The trainer makes exactly the updates of TBPTT(k1, k2) as docs/tbptt.md describes them.
+
+Compared, weight for weight, with the independent reference in tests/tbptt_reference.py.
+"""
 
 import numpy as np
 import pytest

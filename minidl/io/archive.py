@@ -1,4 +1,4 @@
-"""Saving and loading: numpy arrays plus JSON metadata in one npz file, never pickle.
+"""The archive: numpy arrays plus JSON metadata in one npz file, never pickle.
 
 File layout (an ordinary ``.npz`` zip archive, readable with ``np.load``)::
 
@@ -6,9 +6,9 @@ File layout (an ordinary ``.npz`` zip archive, readable with ``np.load``)::
     __config__.npy    a 0-d unicode array holding the JSON header:
                       {"format": ..., "format_version": ..., "minidl_version": ..., **meta}
 
-``write_archive`` / ``read_archive`` are the reusable machinery (model files and
-trainer checkpoints both use them); ``save_model`` / ``load_model`` implement the
-model format ``"minidl-model"`` on top of them.
+``write_archive`` / ``read_archive`` are the machinery under both file formats:
+model files (``model_file.py``, format ``"minidl-model"``) and trainer checkpoints
+(``checkpoint.py``, format ``"minidl-checkpoint"``).
 
 Safety: files are read with ``allow_pickle=False`` only, so a member holding a
 pickled object array is refused before any of its code can run. Writes are
@@ -24,27 +24,23 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._dtype import as_float_dtype, get_default_dtype, set_default_dtype
-from ._random import get_rng
-from .layers.layer import layer_class
+from .._version import __version__
 
 CONFIG_KEY = "__config__"
-MODEL_FORMAT = "minidl-model"
-MODEL_FORMAT_VERSION = 1
 _RESERVED_NAMES = (CONFIG_KEY, "file", "allow_pickle")  # the JSON member, np.savez's own arguments
 _HEADER_KEYS = ("format", "format_version", "minidl_version")
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # local file header, empty archive
 _NUMERIC_KINDS = "biufc"
 
 
-# ---- generic archive machinery -----------------------------------------------------
-def _json_default(value):
+def json_default(value):
+    """``json.dumps``'s ``default``: numpy scalars become Python numbers; anything else is refused."""
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"a value of type {type(value).__name__}")
 
 
-def _fspath(path, owner):
+def fspath(path, owner):
     """``os.fspath(path)``, or a ``TypeError`` naming ``owner`` for a non-path."""
     try:
         return os.fspath(path)
@@ -65,9 +61,7 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
     written), ``OSError`` when the file cannot be written (an existing file at
     ``path`` is then left unchanged).
     """
-    from . import __version__
-
-    path = _fspath(path, "write_archive")
+    path = fspath(path, "write_archive")
     where = f"write_archive({path!r})"
     if not isinstance(arrays, Mapping) or not isinstance(meta, Mapping):
         raise TypeError(f"{where}: arrays and meta must be dicts, got {type(arrays).__name__}, {type(meta).__name__}")
@@ -84,7 +78,7 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
         raise ValueError(f"{where}: meta must not set the reserved keys {reserved}")
     header = {"format": format_name, "format_version": format_version, "minidl_version": __version__, **meta}
     try:
-        text = json.dumps(header, default=_json_default)
+        text = json.dumps(header, default=json_default)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{where}: the metadata is not JSON serializable: {err}") from None
     members[CONFIG_KEY] = np.array(text)
@@ -125,7 +119,7 @@ def read_archive(path, expected_format, supported_versions=(1,)):
     truncated or corrupt, holds a pickled (object) array, lacks the JSON header,
     or has another format name or an unsupported format version.
     """
-    path = _fspath(path, f"cannot read a {expected_format!r} file")
+    path = fspath(path, f"cannot read a {expected_format!r} file")
     where = f"cannot read {path!r}"
     with open(path, "rb") as f:
         magic = f.read(4)
@@ -196,84 +190,3 @@ def _parse_header(arr, where):
     if not isinstance(meta, dict):
         raise ValueError(f"{where}: {CONFIG_KEY!r} must be a JSON object, got {type(meta).__name__}")
     return meta
-
-
-# ---- the model format -----------------------------------------------------------------
-def save_model(model, path):
-    """Write ``model`` (a ``Sequential``) to ``path``: its state dict and its config.
-
-    See ``Sequential.save``.
-    """
-    where = f"{type(model).__name__}.save({_fspath(path, type(model).__name__ + '.save')!r})"
-    walked = sum(1 for _ in model._walk_parameters(""))
-    if walked != len(model.named_parameters()):
-        raise ValueError(f"{where}: the model shares parameters between layers; its config cannot express that")
-    for layer in model.sublayers():
-        name = type(layer).__name__
-        try:
-            registered = layer_class(name)
-        except ValueError:
-            registered = None
-        if registered is not type(layer):
-            raise ValueError(
-                f"{where}: another layer class is registered under the name {name!r}; "
-                "load_model would rebuild that one. Give the class a unique name."
-            )
-    config = model.get_config()
-    for i, spec in enumerate(config["layers"]):
-        try:
-            json.dumps(spec, default=_json_default)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{where}: layers[{i}] ({spec['class_name']}) has a config that is not JSON: {err}") from None
-    meta = {"dtype": str(np.dtype(model.dtype)), "model": config}
-    write_archive(path, model.state_dict(), meta, MODEL_FORMAT, MODEL_FORMAT_VERSION)
-
-
-def load_model(path):
-    """Rebuild the ``Sequential`` saved with ``model.save(path)``.
-
-    Layers are rebuilt from their class names (the classes must be defined, i.e.
-    imported) and configs; parameters get the saved values and dtypes exactly.
-    Loading draws no numbers from minidl's random generator.
-
-    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
-    ``path`` and the problem for anything else that is wrong with it.
-    """
-    from .model import Sequential
-
-    path = _fspath(path, "load_model")
-    arrays, meta = read_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,))
-    where = f"load_model({os.fspath(path)!r})"
-    try:
-        if not isinstance(meta.get("dtype"), str):
-            raise TypeError(f"expected 'float32' or 'float64', got {meta.get('dtype')!r}")
-        dtype = as_float_dtype(meta["dtype"], "dtype")
-    except TypeError as err:
-        raise ValueError(f"{where}: bad dtype in the header: {err}") from None
-    if "model" not in meta:
-        raise ValueError(f"{where}: the header has no 'model' entry")
-
-    rng = get_rng()
-    rng_state, previous_dtype = rng.bit_generator.state, get_default_dtype()
-    set_default_dtype(dtype)
-    try:
-        model = Sequential.from_config(meta["model"])
-    except (ValueError, TypeError, KeyError, OverflowError, MemoryError, RecursionError) as err:
-        # MemoryError: a config asking for impossibly large layers; RecursionError: nested too deep
-        raise ValueError(f"{where}: cannot rebuild the model: {err}") from None
-    finally:
-        set_default_dtype(previous_dtype)
-        rng.bit_generator.state = rng_state  # the throwaway initial weights leave no trace
-
-    params = dict(model.named_parameters())
-    for name, arr in arrays.items():
-        if name in params and arr.dtype.kind == "f" and arr.dtype != params[name].data.dtype:
-            try:
-                params[name]._astype(as_float_dtype(arr.dtype))
-            except TypeError as err:
-                raise ValueError(f"{where}: entry {name!r}: {err}") from None
-    try:
-        model.load_state_dict(arrays)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{where}: the parameters do not match the architecture: {err}") from None
-    return model

@@ -1,4 +1,4 @@
-"""Ctrl-C during training loses nothing that was finished.
+"""Ctrl-C during training loses nothing that was finished (the guard's deferral: test_guard.py).
 
 A ``KeyboardInterrupt`` raised at a chosen point of ``fit`` (a callback, the loss
 forward, the clipper, a real SIGINT, a checkpoint write) must leave

@@ -1,0 +1,114 @@
+"""Model files, format ``"minidl-model"``: a model's config and its state dict in one archive.
+
+Members: one array per parameter under its state-dict name (``"0.cell.kernel"``);
+the JSON header adds ``"dtype"`` (the model's) and ``"model"`` (``get_config()``).
+``load_model`` rebuilds the model through the layer registry, so this module knows
+no layer class by name but ``Sequential``'s.
+"""
+
+import json
+
+import numpy as np
+
+from .._dtype import as_float_dtype, get_default_dtype, set_default_dtype
+from .._random import get_rng
+from ..layers.layer import layer_class, shares_parameters, unconfigured_arguments
+from .archive import fspath, json_default, read_archive, write_archive
+
+MODEL_FORMAT = "minidl-model"
+MODEL_FORMAT_VERSION = 1
+MODEL_CLASS = "Sequential"  # the registered Layer class that model files rebuild
+
+
+def save_model(model, path):
+    """Write ``model`` (a ``Sequential``) to ``path``: its state dict and its config.
+
+    Refused, with nothing written: parameters shared between layers, a layer class
+    whose registered name belongs to another class, a layer whose ``__init__`` takes
+    arguments its ``get_config`` does not return, a config that is not JSON.
+    See ``Sequential.save``.
+    """
+    owner = f"{type(model).__name__}.save"
+    where = f"{owner}({fspath(path, owner)!r})"
+    if shares_parameters(model):
+        raise ValueError(f"{where}: the model shares parameters between layers; its config cannot express that")
+    for layer in model.sublayers():
+        _check_rebuildable(layer, where)
+    config = model.get_config()
+    for i, spec in enumerate(config["layers"]):
+        try:
+            json.dumps(spec, default=json_default)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{where}: layers[{i}] ({spec['class_name']}) has a config that is not JSON: {err}") from None
+    meta = {"dtype": str(np.dtype(model.dtype)), "model": config}
+    write_archive(path, model.state_dict(), meta, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+
+
+def _check_rebuildable(layer, where):
+    """Raise unless ``load_model`` can rebuild ``layer`` from its class name and ``get_config()``."""
+    cls = type(layer)
+    name = cls.__name__
+    try:
+        registered = layer_class(name)
+    except ValueError:
+        registered = None
+    if registered is not cls:
+        raise ValueError(
+            f"{where}: another layer class is registered under the name {name!r}; "
+            "load_model would rebuild that one. Give the class a unique name."
+        )
+    unknown, definer = unconfigured_arguments(cls)
+    if unknown:
+        raise TypeError(
+            f"{where}: {name}.__init__ takes {', '.join(map(repr, unknown))}, which {definer.__name__}.get_config "
+            f"does not return; override get_config in {name} to return every constructor argument "
+            "(load_model rebuilds a layer as cls(**get_config()))"
+        )
+
+
+def load_model(path):
+    """Rebuild the ``Sequential`` saved with ``model.save(path)``.
+
+    Layers are rebuilt from their class names (the classes must be defined, i.e.
+    imported) and configs; parameters get the saved values and dtypes exactly.
+    Loading draws no numbers from minidl's random generator.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
+    ``path`` and the problem for anything else that is wrong with it.
+    """
+    path = fspath(path, "load_model")
+    arrays, meta = read_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,))
+    where = f"load_model({path!r})"
+    try:
+        if not isinstance(meta.get("dtype"), str):
+            raise TypeError(f"expected 'float32' or 'float64', got {meta.get('dtype')!r}")
+        dtype = as_float_dtype(meta["dtype"], "dtype")
+    except TypeError as err:
+        raise ValueError(f"{where}: bad dtype in the header: {err}") from None
+    if "model" not in meta:
+        raise ValueError(f"{where}: the header has no 'model' entry")
+
+    rng = get_rng()
+    rng_state, previous_dtype = rng.bit_generator.state, get_default_dtype()
+    set_default_dtype(dtype)
+    try:
+        model = layer_class(MODEL_CLASS).from_config(meta["model"])
+    except (ValueError, TypeError, KeyError, OverflowError, MemoryError, RecursionError) as err:
+        # MemoryError: a config asking for impossibly large layers; RecursionError: nested too deep
+        raise ValueError(f"{where}: cannot rebuild the model: {err}") from None
+    finally:
+        set_default_dtype(previous_dtype)
+        rng.bit_generator.state = rng_state  # the throwaway initial weights leave no trace
+
+    params = dict(model.named_parameters())
+    for name, arr in arrays.items():
+        if name in params and arr.dtype.kind == "f" and arr.dtype != params[name].data.dtype:
+            try:
+                params[name]._astype(as_float_dtype(arr.dtype))
+            except TypeError as err:
+                raise ValueError(f"{where}: entry {name!r}: {err}") from None
+    try:
+        model.load_state_dict(arrays)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{where}: the parameters do not match the architecture: {err}") from None
+    return model

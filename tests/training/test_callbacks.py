@@ -1,0 +1,74 @@
+"""The built-in callbacks in a real fit: EarlyStopping, ReduceLROnPlateau, ModelCheckpoint, CSVLogger."""
+
+import pytest
+
+import minidl as mdl
+from tests.helpers import adam_trainer, random_sequences, small_rnn_model
+
+
+def scripted_trainer(values, callbacks, epochs):
+    """A trainer whose validation loss follows ``values`` (evaluate is replaced)."""
+    mdl.set_seed(0)
+    model = small_rnn_model()
+    trainer = adam_trainer(model, lr=0.0)
+    it = iter(values)
+    trainer.evaluate = lambda *a, **k: next(it)
+    x, y = random_sequences(n=2)
+    hist = trainer.fit(x, y, epochs=epochs, batch_size=2, validation_data=(x, y), callbacks=callbacks, verbose=0)
+    return trainer, hist
+
+
+def test_early_stopping_patience_and_restore_best_weights():
+    es = mdl.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+
+    class Mark(mdl.Callback):  # write the epoch number into a weight, so we can tell which was restored
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.layers[-1].bias.data[...] = epoch
+
+    _, hist = scripted_trainer([5.0, 3.0, 4.0, 2.9999, 6.0, 7.0, 1.0], [Mark(), es], epochs=7)
+    assert hist.epoch == [0, 1, 2, 3, 4, 5]  # best at 3, no improvement at 4 and 5 -> stop
+    assert es.best_epoch == 3 and es.stopped_epoch == 5
+    assert es.model.layers[-1].bias.data[0] == 3.0
+    es2 = mdl.EarlyStopping(patience=1, min_delta=0.5)
+    _, hist = scripted_trainer([5.0, 4.8, 4.7, 1.0], [es2], epochs=4)
+    assert hist.epoch == [0, 1]  # 4.8 is not better than 5.0 by more than 0.5
+
+
+def test_reduce_lr_on_plateau():
+    cb = mdl.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=0.01)
+    mdl.set_seed(0)
+    model = small_rnn_model()
+    opt = mdl.SGD(model.parameters(), lr=0.08)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt)
+    it = iter([1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+    trainer.evaluate = lambda *a, **k: next(it)
+    x, y = random_sequences(n=2)
+    hist = trainer.fit(x, y, epochs=8, batch_size=2, validation_data=(x, y), callbacks=[cb], verbose=0)
+    # no improvement at epochs 1, 2 -> 0.04 from epoch 2; 3, 4 -> 0.02; better at 5; 6, 7 -> 0.01 (min_lr)
+    assert hist.history["lr"] == pytest.approx([0.08, 0.08, 0.04, 0.04, 0.02, 0.02, 0.02, 0.01])
+    assert opt.lr == pytest.approx(0.01)
+
+
+def test_model_checkpoint_saves_best_only(tmp_path):
+    path = tmp_path / "best.npz"
+    mc = mdl.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+
+    class Mark(mdl.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.layers[-1].bias.data[...] = epoch
+
+    scripted_trainer([3.0, 1.0, 2.0, 5.0], [Mark(), mc], epochs=4)
+    loaded = mdl.load_model(path)
+    assert loaded.layers[-1].bias.data[0] == 1.0
+    every = mdl.ModelCheckpoint(tmp_path / "e{epoch:02d}.npz", save_best_only=False)
+    scripted_trainer([3.0, 1.0], [every], epochs=2)
+    assert sorted(p.name for p in tmp_path.glob("e*.npz")) == ["e01.npz", "e02.npz"]
+
+
+def test_csv_logger(tmp_path):
+    path = tmp_path / "log.csv"
+    scripted_trainer([0.5, 0.25], [mdl.CSVLogger(path)], epochs=2)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,loss,val_loss"
+    assert [l.split(",")[0] for l in lines[1:]] == ["0", "1"]
+    assert [float(l.split(",")[2]) for l in lines[1:]] == [0.5, 0.25]
