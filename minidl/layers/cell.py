@@ -84,9 +84,11 @@ class Cell(Layer):
 
     # ---- the step interface (what a user's cell implements) -----------------------
     def step(self, x, state):
+        """One step: ``x: (batch, input_size)``, ``state`` a tuple -> ``(new_state, cache)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement step(x, state)")
 
     def step_backward(self, dstate, cache):
+        """Backward of one step: ``(dstate, cache) -> (dx, dstate_prev)``, adding into the grads."""
         raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
 
     # ---- the sequence interface (RNN calls these; the built-in cells use fused.py) ----

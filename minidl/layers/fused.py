@@ -24,7 +24,8 @@ functions here compute the same numbers for a whole sequence
    ...) is computed for all steps in a few large calls, so that the backward loop
    only multiplies them by ``dh`` and ``dc`` and does the recurrent matmul.
 
-Every loop runs over time only, with the whole batch in each call.
+Every loop runs over time only, with the whole batch in each call (a per-step
+mask would enter there as one ``(batch, 1)`` select of new against old state).
 
 The built-in cells use these functions as their ``forward_sequence``,
 ``backward_sequence`` and ``state_at`` (the sequence interface of ``Cell``): each
