@@ -26,7 +26,9 @@ class RNN(Layer):
 
     Backward: the cell's ``backward_sequence`` from the output gradient; the
     gradient with respect to the initial state is left in ``initial_state_grad``.
-    The parameters are the cell's, named ``cell.<name>``.
+    The parameters are the cell's, named ``cell.<name>``. Every array it hands out
+    (outputs, ``get_state``, ``state_at``) is its own copy: editing one in place
+    changes nothing that ``backward`` reads.
     """
 
     has_state = True
@@ -96,6 +98,8 @@ class RNN(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x):
+        """``x: (batch, time, features)`` -> the last output ``(batch, H)``, or every step's
+        ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache."""
         x = batch_input(x, self.cell.input_size, self, self.cell.dtype, time=True)
         B, T, _ = x.shape
         state = self.cell.initial_state(B) if self._state is None else self._carried_state(B)
@@ -119,6 +123,8 @@ class RNN(Layer):
         return self._state
 
     def backward(self, grad_out):
+        """``grad_out`` shaped like the last output -> ``dL/dx: (batch, time, features)``;
+        adds into the cell's grads and leaves ``dL/d(initial state)`` in ``initial_state_grad``."""
         if self._cache is None:
             raise self._missing_forward()
         B, T, H = self._batch, self._cache_len, self.cell.hidden_size
