@@ -160,3 +160,19 @@ def state_tuple(state, sizes, owner, dtype, batch=None, name="state"):
             raise ValueError(f"{owner}: expected {name}[{k}] of shape {fmt_shape(expected)}, got {fmt_shape(s.shape)}")
         arrays.append(s)
     return tuple(arrays)
+
+
+def batch_input(x, features, owner, dtype, time=False):
+    """Return ``x`` as a ``(batch, features)`` array of ``dtype`` (``(batch, time, features)``
+    with ``time=True``), or raise naming the expected and the received shape.
+
+    Every axis must be at least 1 long: a cell or an RNN has nothing to compute otherwise.
+    """
+    x = as_float_array(x, "input", owner, dtype)
+    dims = ("batch", "time", features) if time else ("batch", features)
+    if x.ndim != len(dims) or x.shape[-1] != features:
+        raise ValueError(f"{owner}: expected input {fmt_shape(dims)}, got shape {fmt_shape(x.shape)}")
+    if 0 in x.shape:
+        what = "one sample and one step" if time else "one sample"
+        raise ValueError(f"{owner}: input must have at least {what}, got shape {fmt_shape(x.shape)}")
+    return x

@@ -265,19 +265,19 @@ CASES = [
         "set_state_width",
         lambda: mdl.RNN(mdl.RNNCell(3, 4)).set_state((np.zeros((2, 5)),)),
         ValueError,
-        RNN_NAME + r".*state\[0\] expected shape \(batch, 4\), got \(2, 5\)",
+        RNN_NAME + r".*set_state: expected state\[0\] of shape \(batch, 4\), got \(2, 5\)",
     ),
     (
         "set_state_count",
         lambda: mdl.RNN(mdl.LSTMCell(3, 4)).set_state((np.zeros((2, 4)),)),
         ValueError,
-        RNN_NAME + r".*set_state expected a tuple of 2 arrays, got tuple",
+        RNN_NAME + r".*set_state: expected state as a tuple of 2 arrays, got tuple of length 1",
     ),
     (
         "set_state_array",
         lambda: mdl.RNN(mdl.GRUCell(3, 4)).set_state(np.zeros((2, 4))),
         ValueError,
-        RNN_NAME + r".*set_state expected a tuple of 1 arrays, got ndarray",
+        RNN_NAME + r".*set_state: expected state as a tuple of 1 arrays, got ndarray",
     ),
     (
         "set_state_string",

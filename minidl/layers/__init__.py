@@ -4,12 +4,14 @@ from .activations import ReLU, Sigmoid, Tanh
 from .layer import Layer
 from .bidirectional import Bidirectional
 from .cell import Cell
-from .cells import GRUCell, LSTMCell, RNNCell
+from .gru import GRUCell
+from .lstm import LSTMCell
+from .rnn_cell import RNNCell
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
 from .normalization import LayerNorm
-from .recurrent import RNN
+from .rnn import RNN
 from .reshape import Flatten, Reshape
 
 __all__ = ["Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "Cell", "RNNCell", "LSTMCell", "GRUCell", "RNN"]

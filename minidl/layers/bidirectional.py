@@ -5,7 +5,7 @@ import numpy as np
 from .._checks import as_float_array, fmt_shape, one_of
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
-from .recurrent import RNN
+from .rnn import RNN
 
 _MERGE_MODES = ("concat", "sum", "ave", "mul")
 

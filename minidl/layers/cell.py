@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import init as _init
-from .._checks import as_float_array, fmt_shape, positive_int
+from .._checks import batch_input, positive_int, state_tuple
 from .layer import Layer
 
 
@@ -25,11 +25,13 @@ class Cell(Layer):
         to ``x`` and to the previous state, and *adds* into each ``Parameter.grad``.
 
     and, when the state is not a single ``(batch, hidden_size)`` array, override
-    ``state_size`` (LSTM: ``(H, H)``). Built-in cells also override the sequence
-    methods ``forward_sequence`` / ``backward_sequence`` / ``state_at`` with a fast
-    path (one matmul for all input projections, one for each weight gradient); the
-    defaults here loop over ``step`` and ``step_backward``, so a cell that only has
-    the step methods works in ``RNN``, the trainer and ``gradcheck`` unchanged.
+    ``state_size`` (LSTM: ``(H, H)``).
+
+    ``RNN`` calls the sequence methods ``forward_sequence`` / ``backward_sequence`` /
+    ``state_at``. Their defaults here loop over ``step`` and ``step_backward``, so a
+    cell that only has the step methods works in ``RNN``, the trainer and
+    ``gradcheck`` unchanged. The built-in cells replace them with the fused kernels
+    of ``minidl.layers.fused`` (the same numbers, faster).
     """
 
     def __init__(self, input_size, hidden_size, kernel_initializer=None, recurrent_initializer=None,
@@ -73,40 +75,30 @@ class Cell(Layer):
 
         Returns the new state tuple; no history is kept (use ``RNN`` to train).
         """
-        owner = self
-        x = as_float_array(x, "input", owner, self.dtype)
-        if x.ndim != 2 or x.shape[1] != self.input_size or x.shape[0] == 0:
-            raise ValueError(f"{owner}: expected input (batch, {self.input_size}), got shape {fmt_shape(x.shape)}")
+        x = batch_input(x, self.input_size, self, self.dtype)
         if state is None:
-            return self.step(x, self.initial_state(x.shape[0]))[0]
-        sizes = self.state_size
-        if not isinstance(state, (tuple, list)) or len(state) != len(sizes):
-            got = f"{type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
-            raise ValueError(f"{owner}: expected state as a tuple of {len(sizes)} arrays, got {got}")
-        arrays = []
-        for k, n in enumerate(sizes):
-            s = as_float_array(state[k], f"state[{k}]", owner, self.dtype)
-            if s.shape != (x.shape[0], n):
-                raise ValueError(
-                    f"{owner}: expected state[{k}] of shape {fmt_shape((x.shape[0], n))}, got {fmt_shape(s.shape)}"
-                )
-            arrays.append(s)
-        return self.step(x, tuple(arrays))[0]
+            state = self.initial_state(len(x))
+        else:
+            state = state_tuple(state, self.state_size, self, self.dtype, batch=len(x))
+        return self.step(x, state)[0]
 
     # ---- the step interface (what a user's cell implements) -----------------------
     def step(self, x, state):
+        """One step: ``x: (batch, input_size)``, ``state`` a tuple -> ``(new_state, cache)``."""
         raise NotImplementedError(f"{type(self).__name__} must implement step(x, state)")
 
     def step_backward(self, dstate, cache):
+        """Backward of one step: ``(dstate, cache) -> (dx, dstate_prev)``, adding into the grads."""
         raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
 
-    # ---- the sequence interface (RNN calls these; built-ins override) -------------
+    # ---- the sequence interface (RNN calls these; the built-in cells use fused.py) ----
     def forward_sequence(self, xs, state, keep_history=True):
         """Run all steps of ``xs: (time, batch, input_size)`` (time-major) from ``state``.
 
         Returns ``(hs, final_state, cache)``: ``hs: (time, batch, H)`` the outputs,
         the state after the last step, and what ``backward_sequence`` and
-        ``state_at`` need (None when ``keep_history`` is False).
+        ``state_at`` need (None when ``keep_history`` is False). ``hs`` and the final
+        state may share memory with the cache: ``RNN`` copies what it hands out.
         """
         states = [state]
         caches = []

@@ -1,30 +1,21 @@
-"""RNN: stateful carry, the state interface, stacked layers, user cells, no_grad,
-gradient accumulation; gradient checks in float64 where a gradient is involved."""
+"""RNN: stateful carry, the state interface, stacked layers, no_grad, gradient
+accumulation, and no aliasing (what RNN hands out never shares memory with what its
+backward reads); gradient checks in float64 where a gradient is involved. Users' cells
+in RNN: tests/layers/test_cell.py."""
 
 import numpy as np
 import pytest
 
 import minidl as mdl
-
-CELLS = ["rnn_tanh", "rnn_sigmoid", "rnn_relu", "lstm", "gru"]
-
-
-def _make_cell(kind, F, H):
-    if kind.startswith("rnn_"):
-        return mdl.RNNCell(F, H, activation=kind[4:])
-    return {"lstm": mdl.LSTMCell, "gru": mdl.GRUCell}[kind](F, H)
-
-
-def _random_state(cell, B, rng):
-    return tuple(rng.uniform(-0.8, 0.8, (B, n)) for n in cell.state_size)
+from tests.helpers import CELL_KINDS, make_cell, random_state, with_step_loop
 
 
 # ---- stateful carry and stacks -------------------------------------------------------------
-@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("kind", CELL_KINDS)
 def test_stateful_carry_and_gradcheck_from_carried_state(float64, kind):
     rng = np.random.default_rng(5)
     mdl.set_seed(5)
-    cell = _make_cell(kind, 3, 4)
+    cell = make_cell(kind, 3, 4)
     x = rng.standard_normal((2, 7, 3))
     full = mdl.RNN(cell, return_sequences=True).forward(x)
     rnn = mdl.RNN(cell, return_sequences=True, stateful=True)
@@ -78,47 +69,10 @@ def test_stacked_rnns_with_dense_gradcheck(float64):
     assert mdl.gradcheck(seq, x)
 
 
-class _LeakyCell(mdl.Cell):
-    """A user cell with only the step interface: ``h' = 0.5 h + tanh(x @ w + h @ u)``."""
-
-    def __init__(self, input_size, hidden_size):
-        super().__init__(input_size, hidden_size)
-        self.w = self.add_weight("w", (input_size, hidden_size))
-        self.u = self.add_weight("u", (hidden_size, hidden_size))
-
-    def step(self, x, state):
-        (h,) = state
-        a = np.tanh(x @ self.w.data + h @ self.u.data)
-        return (0.5 * h + a,), (x, h, a)
-
-    def step_backward(self, dstate, cache):
-        (dh,) = dstate
-        x, h, a = cache
-        da = dh * (1 - a * a)
-        self.w.grad += x.T @ da
-        self.u.grad += h.T @ da
-        return da @ self.w.data.T, (0.5 * dh + da @ self.u.data.T,)
-
-
-def test_user_cell_with_step_interface_only(float64, rng):
-    cell = _LeakyCell(2, 3)
-    x = rng.standard_normal((2, 4, 2))
-    rnn = mdl.RNN(cell, return_sequences=True)
-    y = rnn.forward(x)
-    h = np.zeros((2, 3))
-    for t in range(4):
-        h = 0.5 * h + np.tanh(x[:, t] @ cell.w.data + h @ cell.u.data)
-        np.testing.assert_allclose(y[:, t], h, atol=1e-14)
-    np.testing.assert_allclose(rnn.state_at(4)[0], h, atol=1e-14)
-    assert [n for n, _ in rnn.named_parameters()] == ["cell.w", "cell.u"]
-    assert mdl.gradcheck(rnn, x)
-    assert mdl.gradcheck(mdl.RNN(cell), x)
-
-
 # ---- the RNN lifecycle --------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("kind", CELL_KINDS)
 def test_rnn_output_shapes(kind, rng):
-    cell = _make_cell(kind, 3, 5)
+    cell = make_cell(kind, 3, 5)
     x = rng.standard_normal((4, 6, 3))
     assert mdl.RNN(cell).forward(x).shape == (4, 5)
     assert mdl.RNN(cell, return_sequences=True).forward(x).shape == (4, 6, 5)
@@ -142,7 +96,7 @@ def test_state_api(float64, rng):
     cell = mdl.LSTMCell(2, 3)
     rnn = mdl.RNN(cell, stateful=True)
     x = rng.standard_normal((2, 5, 2))
-    s0 = _random_state(cell, 2, rng)
+    s0 = random_state(cell, 2, rng)
     rnn.set_state(s0)
     got = rnn.get_state()
     got[0][...] = 99.0  # get_state hands out copies
@@ -168,11 +122,11 @@ def test_state_api(float64, rng):
 @pytest.mark.parametrize(
     "state, pattern",
     [
-        ((np.zeros((2, 4)), np.zeros((2, 3))), r"state\[0\] expected shape \(batch, 3\), got \(2, 4\)"),
-        ((np.zeros((2, 3)), np.zeros((3, 3))), r"state\[1\] expected shape \(batch, 3\), got \(3, 3\)"),
-        ((np.zeros(3), np.zeros(3)), r"state\[0\] expected shape \(batch, 3\), got \(3,\)"),
-        ((np.zeros((2, 3)),), r"tuple of 2 arrays"),
-        (np.zeros((2, 3)), r"tuple of 2 arrays"),
+        ((np.zeros((2, 4)), np.zeros((2, 3))), r"set_state: expected state\[0\] of shape \(batch, 3\), got \(2, 4\)"),
+        ((np.zeros((2, 3)), np.zeros((3, 3))), r"set_state: expected state\[1\] of shape \(2, 3\), got \(3, 3\)"),
+        ((np.zeros(3), np.zeros(3)), r"set_state: expected state\[0\] of shape \(batch, 3\), got \(3,\)"),
+        ((np.zeros((2, 3)),), r"tuple of 2 arrays, got tuple of length 1"),
+        (np.zeros((2, 3)), r"tuple of 2 arrays, got ndarray"),
     ],
 )
 def test_set_state_wrong_shapes(state, pattern):
@@ -204,9 +158,9 @@ def test_no_grad_forward_keeps_no_history(rng):
     rnn.backward(np.ones_like(y))
 
 
-@pytest.mark.parametrize("kind", CELLS)
+@pytest.mark.parametrize("kind", CELL_KINDS)
 def test_rnn_gradients_accumulate(float64, kind, rng):
-    cell = _make_cell(kind, 2, 3)
+    cell = make_cell(kind, 2, 3)
     rnn = mdl.RNN(cell, return_sequences=True)
     x, g = rng.standard_normal((2, 4, 2)), rng.standard_normal((2, 4, 3))
     rnn.forward(x)
@@ -219,3 +173,48 @@ def test_rnn_gradients_accumulate(float64, kind, rng):
         np.testing.assert_allclose(p.grad, 2 * o, rtol=1e-13, atol=1e-15)
     rnn.zero_grad()
     assert all(np.all(p.grad == 0) for p in cell.parameters())
+
+
+# ---- no aliasing ------------------------------------------------------------------------------
+def _run_and_edit(cell, x, g, s0, return_sequences, edit):
+    """Two stateful forwards from ``s0`` and a backward of the second; with ``edit``, every
+    array RNN hands out (outputs, ``state_at`` of every step, ``get_state``) is overwritten
+    in place as soon as it is returned. Returns copies of what matters to a user."""
+    rnn = mdl.RNN(cell, return_sequences=return_sequences, stateful=True)
+    rnn.set_state(s0)
+    cell.zero_grad()
+    outputs = []
+    for part in (x[:, :3], x[:, 3:]):
+        y = rnn.forward(part)
+        outputs.append(y.copy())
+        handed_out = [y, *rnn.get_state()] + [s for t in range(part.shape[1] + 1) for s in rnn.state_at(t)]
+        if edit:
+            for a in handed_out:
+                a[...] = 1e3
+    states = [np.array(s) for t in range(x.shape[1] - 2) for s in rnn.state_at(t)] + list(rnn.get_state())
+    dx = rnn.backward(g)
+    if edit:
+        dx[...] = 1e3  # nothing reads it afterwards either
+    return outputs, states, rnn.initial_state_grad, [p.grad.copy() for p in cell.parameters()]
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("path", ["fused", "step loop"])
+def test_returned_arrays_do_not_alias_what_backward_reads(float64, kind, return_sequences, path):
+    """Editing outputs and states in place changes neither the gradients nor the carried state."""
+    rng = np.random.default_rng(9)
+    mdl.set_seed(9)
+    cell = make_cell(kind, 3, 4)
+    if path == "step loop":
+        with_step_loop(cell)
+    x = rng.standard_normal((2, 7, 3))
+    g = rng.standard_normal((2, 4, 4) if return_sequences else (2, 4))
+    s0 = random_state(cell, 2, rng)
+    edited = _run_and_edit(cell, x, g, s0, return_sequences, edit=True)
+    fresh = _run_and_edit(cell, x, g, s0, return_sequences, edit=False)
+    (out_e, states_e, ds_e, grads_e), (out_f, states_f, ds_f, grads_f) = edited, fresh
+    for a, b in zip(out_e + states_e + list(ds_e) + grads_e, out_f + states_f + list(ds_f) + grads_f, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.any(gr != 0) for gr in grads_f)
+

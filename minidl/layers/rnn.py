@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import as_float_array, fmt_shape
+from .._checks import batch_input, flag, grad_shape, state_tuple
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
 from .cell import Cell
@@ -26,27 +26,21 @@ class RNN(Layer):
 
     Backward: the cell's ``backward_sequence`` from the output gradient; the
     gradient with respect to the initial state is left in ``initial_state_grad``.
-    The parameters are the cell's, named ``cell.<name>``.
+    The parameters are the cell's, named ``cell.<name>``. Every array it hands out
+    (outputs, ``get_state``, ``state_at``) is its own copy: editing one in place
+    changes nothing that ``backward`` reads.
     """
 
     has_state = True
 
     def __init__(self, cell, return_sequences=False, stateful=False):
         super().__init__()
-        if isinstance(cell, type) and issubclass(cell, Cell):
-            raise TypeError(f"RNN: cell must be a Cell instance, got the class {cell.__name__}; "
-                            f"build one, e.g. {cell.__name__}(input_size, hidden_size)")
-        if not isinstance(cell, Cell):
-            raise TypeError(f"RNN: cell must be a Cell (RNNCell, LSTMCell, GRUCell, ...), got {type(cell).__name__}")
-        for name, flag in (("return_sequences", return_sequences), ("stateful", stateful)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"RNN: {name} must be a bool, got {flag!r}")
-        self.cell = cell
-        self.return_sequences = return_sequences
-        self.stateful = stateful
-        self._state = None
-        self._cache = None
-        self._final = None
+        self.cell = _a_cell(cell)
+        self.return_sequences = flag(return_sequences, "return_sequences", "RNN")
+        self.stateful = flag(stateful, "stateful", "RNN")
+        self._state = None  # the state the next forward starts from (None: zeros)
+        self._cache = None  # the cell's per-step values of the last forward (None under no_grad)
+        self._final = None  # the state after the last forward
         self._cache_len = 0
         self._batch = None
         self.initial_state_grad = None
@@ -85,17 +79,8 @@ class RNN(Layer):
         if state is None:
             self._state = None
             return
-        sizes = self.cell.state_size
-        if not isinstance(state, (tuple, list)) or len(state) != len(sizes):
-            got = f"{type(state).__name__} of length {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
-            raise ValueError(f"{self!r}: set_state expected a tuple of {len(sizes)} arrays, got {got}")
-        arrays = []
-        for k, (s, n) in enumerate(zip(state, sizes)):
-            s = as_float_array(s, f"state[{k}]", self, self.cell.dtype)
-            if s.ndim != 2 or s.shape[1] != n or (arrays and s.shape[0] != arrays[0].shape[0]):
-                raise ValueError(f"{self!r}: state[{k}] expected shape (batch, {n}), got {fmt_shape(s.shape)}")
-            arrays.append(s.copy())
-        self._state = tuple(arrays)
+        state = state_tuple(state, self.cell.state_size, f"{self!r}.set_state", self.cell.dtype)
+        self._state = tuple(s.copy() for s in state)
 
     def reset_states(self):
         self._state = None
@@ -113,43 +98,37 @@ class RNN(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x):
-        owner = self
-        x = as_float_array(x, "input", owner, self.cell.dtype)
-        if x.ndim != 3 or x.shape[2] != self.cell.input_size:
-            raise ValueError(
-                f"{owner}: expected input (batch, time, {self.cell.input_size}), got shape {fmt_shape(x.shape)}"
-            )
+        """``x: (batch, time, features)`` -> the last output ``(batch, H)``, or every step's
+        ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache."""
+        x = batch_input(x, self.cell.input_size, self, self.cell.dtype, time=True)
         B, T, _ = x.shape
-        if B == 0 or T == 0:
-            raise ValueError(f"{owner}: input must have at least one sample and one step, got shape {fmt_shape(x.shape)}")
-        if self._state is None:
-            state = self.cell.initial_state(B)
-        else:
-            state = self._state
-            if state[0].shape[0] != B:
-                raise ValueError(
-                    f"{owner}: the stored state has batch size {state[0].shape[0]} but the input has {B}; "
-                    "call reset_states() before changing the batch size"
-                )
-        keep = is_grad_enabled()
+        state = self.cell.initial_state(B) if self._state is None else self._carried_state(B)
         xs = np.ascontiguousarray(x.transpose(1, 0, 2))
-        hs, final, cache = self.cell.forward_sequence(xs, state, keep)
+        hs, final, cache = self.cell.forward_sequence(xs, state, is_grad_enabled())
         final = tuple(np.array(s) for s in final)  # own copies: do not pin the per-step arrays
         self._cache, self._cache_len, self._batch, self._final = cache, T, B, final
         if self.stateful:
             self._state = final
+        # The outputs are copies: hs may be the very array backward reads (built-in cells).
         if self.return_sequences:
-            return hs.transpose(1, 0, 2)
+            return hs.copy().transpose(1, 0, 2)
         return np.array(hs[-1])
 
+    def _carried_state(self, batch):
+        if self._state[0].shape[0] != batch:
+            raise ValueError(
+                f"{self}: the stored state has batch size {self._state[0].shape[0]} but the input has {batch}; "
+                "call reset_states() before changing the batch size"
+            )
+        return self._state
+
     def backward(self, grad_out):
+        """``grad_out`` shaped like the last output -> ``dL/dx: (batch, time, features)``;
+        adds into the cell's grads and leaves ``dL/d(initial state)`` in ``initial_state_grad``."""
         if self._cache is None:
             raise self._missing_forward()
         B, T, H = self._batch, self._cache_len, self.cell.hidden_size
-        g = as_float_array(grad_out, "grad_out", self, self.cell.dtype)
-        expected = (B, T, H) if self.return_sequences else (B, H)
-        if g.shape != expected:
-            raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}")
+        g = grad_shape(grad_out, (B, T, H) if self.return_sequences else (B, H), self, self.cell.dtype)
         dstate = [np.zeros((B, n), g.dtype) for n in self.cell.state_size]
         if self.return_sequences:
             dhs = g.transpose(1, 0, 2)
@@ -159,3 +138,13 @@ class RNN(Layer):
         dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache)
         self.initial_state_grad = tuple(dstate0)
         return dxs.transpose(1, 0, 2)
+
+
+def _a_cell(cell):
+    """``cell`` if it is a ``Cell`` instance, else a ``TypeError`` saying what to pass."""
+    if isinstance(cell, type) and issubclass(cell, Cell):
+        raise TypeError(f"RNN: cell must be a Cell instance, got the class {cell.__name__}; "
+                        f"build one, e.g. {cell.__name__}(input_size, hidden_size)")
+    if not isinstance(cell, Cell):
+        raise TypeError(f"RNN: cell must be a Cell (RNNCell, LSTMCell, GRUCell, ...), got {type(cell).__name__}")
+    return cell

@@ -1,0 +1,178 @@
+"""Cell: the protocol a recurrent cell implements, and its step-loop defaults.
+
+Users' cells with only ``step`` / ``step_backward`` (one with a state of two arrays) run in
+``RNN`` through ``Cell``'s ``forward_sequence`` / ``backward_sequence`` / ``state_at``:
+values against a hand-written loop, gradient checks (both ``return_sequences``, a carried
+state), no history under ``no_grad``; ``Cell.forward`` as one step and its state checks."""
+
+import numpy as np
+import pytest
+
+import minidl as mdl
+
+
+class _LeakyCell(mdl.Cell):
+    """A user cell with only the step interface: ``h' = 0.5 h + tanh(x @ w + h @ u)``."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.w = self.add_weight("w", (input_size, hidden_size))
+        self.u = self.add_weight("u", (hidden_size, hidden_size))
+
+    def step(self, x, state):
+        (h,) = state
+        a = np.tanh(x @ self.w.data + h @ self.u.data)
+        return (0.5 * h + a,), (x, h, a)
+
+    def step_backward(self, dstate, cache):
+        (dh,) = dstate
+        x, h, a = cache
+        da = dh * (1 - a * a)
+        self.w.grad += x.T @ da
+        self.u.grad += h.T @ da
+        return da @ self.w.data.T, (0.5 * dh + da @ self.u.data.T,)
+
+
+class _SumCell(mdl.Cell):
+    """A user cell with a state of two arrays: ``h' = tanh(x @ w + s)``, ``s' = s + h'``."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.w = self.add_weight("w", (input_size, hidden_size))
+
+    @property
+    def state_size(self):
+        return (self.hidden_size, self.hidden_size)
+
+    def step(self, x, state):
+        _, s = state
+        h = np.tanh(x @ self.w.data + s)
+        return (h, s + h), (x, h)
+
+    def step_backward(self, dstate, cache):
+        dh, ds = dstate
+        x, h = cache
+        da = (dh + ds) * (1 - h * h)
+        self.w.grad += x.T @ da
+        return da @ self.w.data.T, (np.zeros_like(dh), ds + da)
+
+
+def test_user_cell_with_step_interface_only(float64, rng):
+    cell = _LeakyCell(2, 3)
+    x = rng.standard_normal((2, 4, 2))
+    rnn = mdl.RNN(cell, return_sequences=True)
+    y = rnn.forward(x)
+    h = np.zeros((2, 3))
+    for t in range(4):
+        h = 0.5 * h + np.tanh(x[:, t] @ cell.w.data + h @ cell.u.data)
+        np.testing.assert_allclose(y[:, t], h, atol=1e-14)
+    np.testing.assert_allclose(rnn.state_at(4)[0], h, atol=1e-14)
+    assert [n for n, _ in rnn.named_parameters()] == ["cell.w", "cell.u"]
+    assert mdl.gradcheck(rnn, x)
+    assert mdl.gradcheck(mdl.RNN(cell), x)
+
+
+def test_user_cell_with_two_state_arrays(float64, rng):
+    cell = _SumCell(2, 3)
+    x = rng.standard_normal((2, 5, 2))
+    s0 = (rng.standard_normal((2, 3)), rng.standard_normal((2, 3)))
+    rnn = mdl.RNN(cell, return_sequences=True, stateful=True)
+    rnn.set_state(s0)
+    y = rnn.forward(x)
+    h, s = s0
+    for t in range(5):
+        h = np.tanh(x[:, t] @ cell.w.data + s)
+        s = s + h
+        np.testing.assert_allclose(y[:, t], h, atol=1e-14)
+        for got, want in zip(rnn.state_at(t + 1), (h, s), strict=True):
+            np.testing.assert_allclose(got, want, atol=1e-14)
+    for got, want in zip(rnn.state_at(0), s0, strict=True):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(rnn.get_state(), (h, s), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-14)
+    assert mdl.gradcheck(rnn, x)  # from the carried state, restored on every run
+    rnn.set_state(s0)
+    assert mdl.gradcheck(mdl.RNN(cell), x)
+
+
+def test_step_loop_without_history(float64, rng):
+    cell = _LeakyCell(2, 3)
+    xs = rng.standard_normal((4, 2, 2))
+    state = (rng.standard_normal((2, 3)),)
+    hs, final, cache = cell.forward_sequence(xs, state, keep_history=False)
+    hs_kept, final_kept, cache_kept = cell.forward_sequence(xs, state)
+    assert cache is None and cache_kept is not None
+    np.testing.assert_array_equal(hs, hs_kept)
+    np.testing.assert_array_equal(final[0], final_kept[0])
+    np.testing.assert_array_equal(hs[-1], final[0])
+    rnn = mdl.RNN(cell, return_sequences=True)
+    rnn.set_state(state)
+    with mdl.no_grad():
+        y = rnn.forward(xs.transpose(1, 0, 2))
+    np.testing.assert_allclose(y, hs.transpose(1, 0, 2), atol=1e-15)
+
+
+def test_cell_forward_is_one_step(float64, rng):
+    cell = _SumCell(2, 3)
+    x = rng.standard_normal((4, 2))
+    state = (rng.standard_normal((4, 3)), rng.standard_normal((4, 3)))
+    h, s = cell(x, state)
+    np.testing.assert_allclose(h, np.tanh(x @ cell.w.data + state[1]), atol=1e-15)
+    np.testing.assert_allclose(s, state[1] + h, atol=1e-15)
+    h0, s0 = cell(x)  # from the zero state
+    np.testing.assert_allclose(h0, np.tanh(x @ cell.w.data), atol=1e-15)
+    np.testing.assert_array_equal(s0, h0)
+    h_list, _ = cell(x.tolist(), [a.tolist() for a in state])  # lists are converted
+    np.testing.assert_array_equal(h_list, h)
+
+
+def test_initial_state_and_state_size():
+    cell = _SumCell(2, 3)
+    zeros = cell.initial_state(4)
+    assert isinstance(zeros, tuple) and len(zeros) == 2
+    assert all(z.shape == (4, 3) and z.dtype == np.float32 and not z.any() for z in zeros)
+    assert cell.initial_state(1, np.float64)[0].dtype == np.float64
+    assert _LeakyCell(2, 5).state_size == (5,)
+    assert mdl.LSTMCell(2, 5).state_size == (5, 5) and mdl.GRUCell(2, 5).state_size == (5,)
+
+
+@pytest.mark.parametrize(
+    "state, pattern",
+    [
+        ((np.zeros((4, 3)),), r"_SumCell\(.*expected state as a tuple of 2 arrays, got tuple of length 1"),
+        (np.zeros((4, 3)), r"expected state as a tuple of 2 arrays, got ndarray"),
+        ((np.zeros((4, 3)), np.zeros((3, 3))), r"expected state\[1\] of shape \(4, 3\), got \(3, 3\)"),
+        ((np.zeros((4, 2)), np.zeros((4, 3))), r"expected state\[0\] of shape \(4, 3\), got \(4, 2\)"),
+    ],
+)
+def test_cell_forward_state_checks(state, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        _SumCell(2, 3).forward(np.zeros((4, 2)), state)
+
+
+def test_cell_forward_input_checks():
+    with pytest.raises(ValueError, match=r"_LeakyCell\(.*expected input \(batch, 2\), got shape \(4, 3\)"):
+        _LeakyCell(2, 3).forward(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"input must have at least one sample, got shape \(0, 2\)"):
+        _LeakyCell(2, 3).forward(np.zeros((0, 2)))
+
+
+def test_a_cell_must_implement_the_steps():
+    class NoSteps(mdl.Cell):
+        pass
+
+    cell = NoSteps(2, 3)
+    with pytest.raises(NotImplementedError, match="NoSteps must implement step\\(x, state\\)"):
+        cell.forward(np.zeros((1, 2)))
+    with pytest.raises(NotImplementedError, match="NoSteps must implement step_backward"):
+        cell.step_backward((np.zeros((1, 3)),), None)
+
+
+def test_user_cell_get_config_and_save(tmp_path, rng):
+    model = mdl.Sequential([mdl.RNN(_LeakyCell(2, 3)), mdl.Dense(3, 1)])
+    assert model.layers[0].cell.get_config() == {"input_size": 2, "hidden_size": 3}
+    model.save(tmp_path / "leaky.npz")
+    restored = mdl.load_model(tmp_path / "leaky.npz")
+    assert type(restored.layers[0].cell) is _LeakyCell
+    x = rng.standard_normal((2, 4, 2)).astype(np.float32)
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
