@@ -5,6 +5,7 @@ Everything works on plain ``numpy`` arrays, batch first. Float inputs keep their
 integer or boolean inputs become float64.
 """
 
+import contextlib
 import math
 import numbers
 from collections.abc import Mapping
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import finite_number, fmt_shape, positive_int
+from ._checks import as_real_array, finite_number, fmt_shape, positive_int
 from ._grad_mode import no_grad
 from ._random import get_rng
 
@@ -20,14 +21,8 @@ __all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler
 
 
 def _as_float(x, name, owner):
-    """``x`` as a real float ndarray (float dtypes kept, ints/bools -> float64)."""
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as err:  # ragged nested lists
-        raise TypeError(f"{owner}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {name} must be a real numeric array, got dtype {arr.dtype}")
-    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+    """``x`` as a real float ndarray: float dtypes kept, integers and bools as float64."""
+    return as_real_array(x, name, owner, np.float64)
 
 
 # ---- windows and splits ----------------------------------------------------------------
@@ -103,11 +98,10 @@ def train_val_split(x, y, val_fraction=None, val_size=None):
             f"got val_fraction={val_fraction!r}, val_size={val_size!r}"
         )
     if val_fraction is not None:
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real):
-            raise TypeError(f"{owner}: val_fraction must be a real number, got {val_fraction!r}")
+        val_fraction = finite_number(val_fraction, "val_fraction", owner)
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"{owner}: val_fraction must be in (0, 1), got {val_fraction}")
-        n_val = math.floor(n * float(val_fraction) + 0.5)
+        n_val = math.floor(n * val_fraction + 0.5)
     else:
         n_val = positive_int(val_size, "val_size", owner)
     if not 1 <= n_val <= n - 1:
@@ -334,36 +328,25 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
 
 
 # ---- free-running forecast -------------------------------------------------------------------
-class _EvalMode:
-    """Put a layer-like model in eval mode and restore every sub-layer's flag on exit."""
-
-    def __init__(self, model):
-        self.model = model
-        self.saved = []
-
-    def __enter__(self):
-        sublayers = getattr(self.model, "sublayers", None)
-        layers = sublayers() if callable(sublayers) else [self.model]
-        self.saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
-        if callable(getattr(self.model, "eval", None)):
-            self.model.eval()
-        return self
-
-    def __exit__(self, *exc):
-        for layer, flag in self.saved:
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Put a layer-like model in eval mode; restore every sub-layer's training flag on exit."""
+    sublayers = getattr(model, "sublayers", None)
+    layers = sublayers() if callable(sublayers) else [model]
+    saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
+    if callable(getattr(model, "eval", None)):
+        model.eval()
+    try:
+        yield
+    finally:
+        for layer, flag in saved:
             layer.training = flag
-        return False
 
 
 def _predict_function(model):
-    predict = getattr(model, "predict", None)
-    if callable(predict):
-        return predict
-    forward = getattr(model, "forward", None)
-    if callable(forward):
-        return forward
-    if callable(model):
-        return model
+    for method in (getattr(model, "predict", None), getattr(model, "forward", None), model):
+        if callable(method):
+            return method
     raise TypeError(f"forecast: model must have predict(x) or forward(x), or be callable; got {type(model).__name__}")
 
 
@@ -400,7 +383,7 @@ def forecast(model, seed_window, steps):
     predict = _predict_function(model)
     buf = np.empty((b, w + steps, f), dtype=seed.dtype)
     buf[:, :w] = batch
-    with no_grad(), _EvalMode(model):
+    with no_grad(), _eval_mode(model):
         for s in range(steps):  # each step needs the previous prediction: a loop over time
             pred = np.asarray(predict(np.ascontiguousarray(buf[:, s : s + w])))
             if pred.shape != (b, f):

@@ -217,7 +217,7 @@ def test_plot_gradient_flow(tmp_path):
         ({}, ValueError, r"plot_gradient_flow: results is empty"),
         ({"a": [[1.0, 2.0]]}, ValueError, r"results\['a'\] must be a non-empty 1-D array, got shape \(1, 2\)"),
         ({"a": [1.0, -1.0]}, ValueError, r"must hold finite norms >= 0"),
-        ({"a": ["x"]}, TypeError, r"results\['a'\] must be a 1-D array of norms"),
+        ({"a": ["x"]}, TypeError, r"results\['a'\] must be a real numeric array"),
     ],
 )
 def test_plot_gradient_flow_errors(results, err, pattern):

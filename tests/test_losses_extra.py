@@ -297,14 +297,14 @@ def test_bad_inputs(loss, pred, target, exc, fragment):
         (lambda: CrossEntropyLoss(ignore_index=1.5), TypeError, "CrossEntropyLoss: ignore_index must be an int, got 1.5"),
         (lambda: CrossEntropyLoss(ignore_index=True), TypeError, "ignore_index must be an int"),
         (lambda: CrossEntropyLoss(reduction="none"), ValueError,
-         "CrossEntropyLoss: reduction must be 'mean' or 'sum', got 'none'"),
+         "CrossEntropyLoss: reduction must be one of 'mean', 'sum', got 'none'"),
         (lambda: BCEWithLogitsLoss(pos_weight=[-1.0]), ValueError, "BCEWithLogitsLoss: pos_weight must be finite and >= 0"),
         (lambda: BCEWithLogitsLoss(pos_weight=[np.inf]), ValueError, "pos_weight must be finite"),
         (lambda: BCEWithLogitsLoss(pos_weight="a"), TypeError, "BCEWithLogitsLoss: pos_weight must be a real numeric array"),
-        (lambda: BCEWithLogitsLoss(reduction="avg"), ValueError, "reduction must be 'mean' or 'sum'"),
+        (lambda: BCEWithLogitsLoss(reduction="avg"), ValueError, "reduction must be one of 'mean', 'sum'"),
         (lambda: HuberLoss(delta=0.0), ValueError, "HuberLoss: delta must be > 0.0, got 0.0"),
         (lambda: HuberLoss(delta="1"), TypeError, "HuberLoss: delta must be a real number"),
-        (lambda: L1Loss(reduction=None), ValueError, "L1Loss: reduction must be 'mean' or 'sum', got None"),
+        (lambda: L1Loss(reduction=None), ValueError, "L1Loss: reduction must be one of 'mean', 'sum', got None"),
     ],
 )
 def test_bad_constructor_arguments(make, exc, fragment):

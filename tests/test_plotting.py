@@ -98,7 +98,7 @@ def test_plot_forecast(tmp_path):
     [
         (lambda: plotting.plot_history([1, 2]), TypeError, "plot_history: history must be a History or a dict of lists, got list"),
         (lambda: plotting.plot_history({}), ValueError, "plot_history: history has no values to plot"),
-        (lambda: plotting.plot_history({"loss": ["a"]}), TypeError, "history['loss'] must be a list of numbers"),
+        (lambda: plotting.plot_history({"loss": ["a"]}), TypeError, "history['loss'] must be a real numeric array"),
         (lambda: plotting.plot_predictions(np.zeros(3), np.zeros(4)), ValueError, "same shape, got (3,) and (4,)"),
         (lambda: plotting.plot_predictions(np.zeros((2, 2, 2)), np.zeros((2, 2, 2))), ValueError, "shape (n,) or (n, F)"),
         (lambda: plotting.plot_forecast(np.zeros((3, 2)), np.zeros(3)), ValueError, "truth has 2 feature(s) but forecast has 1"),
