@@ -1,4 +1,5 @@
-"""minidl.plotting: real PNG files, headless, matplotlib imported only when plotting."""
+"""minidl.plotting: real PNG files, headless, matplotlib imported only when plotting; every plot
+function, plot_gradient_flow included, and their bad inputs."""
 
 import os
 import re
@@ -109,3 +110,33 @@ def test_plot_forecast(tmp_path):
 def test_plot_bad_inputs(call, err, text):
     with pytest.raises(err, match=re.escape(text)):
         call()
+
+
+# ---- plot_gradient_flow ------------------------------------------------------------------
+def test_plot_gradient_flow(tmp_path):
+    results = {"tanh": np.array([1.0, 0.5, 0.25, 0.0]), "lstm": [1.0, 0.9, 0.8]}
+    path = tmp_path / "flow.png"
+    fig = plotting.plot_gradient_flow(results, path=path, title="flow")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert [line.get_label() for line in ax.get_lines()] == ["tanh", "lstm"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0, 1, 2])  # the zero is left out
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [1.0, 0.9, 0.8])
+    assert fig.get_suptitle() == "flow"
+    assert len(plotting.plot_gradient_flow(np.array([1.0, 0.1])).axes[0].get_lines()) == 1
+
+
+@pytest.mark.parametrize(
+    "results, err, pattern",
+    [
+        ({}, ValueError, r"plot_gradient_flow: results is empty"),
+        ({"a": [[1.0, 2.0]]}, ValueError, r"results\['a'\] must be a non-empty 1-D array, got shape \(1, 2\)"),
+        ({"a": [1.0, -1.0]}, ValueError, r"must hold finite norms >= 0"),
+        ({"a": ["x"]}, TypeError, r"results\['a'\] must be a real numeric array"),
+    ],
+)
+def test_plot_gradient_flow_errors(results, err, pattern):
+    with pytest.raises(err, match=pattern):
+        plotting.plot_gradient_flow(results)

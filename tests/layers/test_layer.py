@@ -1,7 +1,5 @@
-"""Dense, the activations, Parameter and the behaviour every Layer shares."""
-
-import math
-import warnings
+"""The behaviour every Layer shares: named parameters, state dicts, gradient accumulation,
+train/eval, dtypes, seeding, no_grad, and saving a model of every layer."""
 
 import numpy as np
 import pytest
@@ -9,138 +7,7 @@ import pytest
 import minidl as mdl
 
 
-def _sigmoid(v):
-    return 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
-
-
-# ---- Dense ---------------------------------------------------------------------------
-def test_dense_forward_hand_computed(float64):
-    dense = mdl.Dense(3, 2)
-    dense.kernel.data[...] = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
-    dense.bias.data[...] = [0.5, -0.5]
-    y = dense.forward(np.array([[1.0, 0.0, -1.0], [0.5, 0.25, 2.0]]))
-    # row 0: [1 - 5 + 0.5, 2 - 6 - 0.5]; row 1: [0.5 + 0.75 + 10 + 0.5, 1 + 1 + 12 - 0.5]
-    np.testing.assert_allclose(y, [[-3.5, -4.5], [11.75, 13.5]], rtol=0, atol=1e-15)
-
-
-def test_dense_backward_hand_computed(float64):
-    dense = mdl.Dense(2, 2)
-    dense.kernel.data[...] = [[1.0, -1.0], [2.0, 0.5]]
-    dense.bias.data[...] = 0.0
-    x = np.array([[1.0, 2.0], [3.0, -1.0]])
-    dense.forward(x)
-    g = np.array([[1.0, 0.0], [2.0, -1.0]])
-    dx = dense.backward(g)
-    # dx = g @ kernel.T; dkernel = x.T @ g; dbias = g.sum(0), written out element by element
-    np.testing.assert_allclose(dx, [[1.0, 2.0], [3.0, 3.5]], atol=1e-15)
-    np.testing.assert_allclose(dense.kernel.grad, [[1 + 6, -3], [2 - 2, 1]], atol=1e-15)
-    np.testing.assert_allclose(dense.bias.grad, [3.0, -1.0], atol=1e-15)
-
-
-def test_dense_3d_equals_rowwise_2d(float64, rng):
-    dense = mdl.Dense(4, 3)
-    x = rng.standard_normal((2, 5, 4))
-    y = dense.forward(x)
-    assert y.shape == (2, 5, 3)
-    for b in range(2):
-        np.testing.assert_allclose(y[b], x[b] @ dense.kernel.data + dense.bias.data, atol=1e-14)
-    assert dense.compute_output_shape((None, 5, 4)) == (None, 5, 3)
-
-
-def test_dense_without_bias(float64, rng):
-    dense = mdl.Dense(3, 2, bias=False)
-    assert dense.bias is None
-    assert [n for n, _ in dense.named_parameters()] == ["kernel"]
-    x = rng.standard_normal((4, 3))
-    np.testing.assert_allclose(dense.forward(x), x @ dense.kernel.data, atol=1e-15)
-    assert mdl.gradcheck(dense, x)
-
-
-@pytest.mark.parametrize(
-    "shape, out, seed",
-    [((3, 4), 2, 0), ((1, 1), 1, 1), ((2, 5, 3), 4, 2), ((3, 2, 2), 3, 3), ((2, 2, 3, 2), 3, 4), ((4,), 2, 5)],
-)
-def test_dense_gradcheck(float64, shape, out, seed):
-    mdl.set_seed(seed)
-    dense = mdl.Dense(shape[-1], out)
-    x = np.random.default_rng(seed).standard_normal(shape)
-    assert mdl.gradcheck(dense, x)
-
-
-def test_dense_default_init_bounds():
-    mdl.set_seed(0)
-    dense = mdl.Dense(16, 32)
-    bound = 1 / math.sqrt(16)
-    for p in (dense.kernel, dense.bias):
-        assert np.all(np.abs(p.data) <= bound)
-        assert np.ptp(p.data) > 0
-    # uniform over the whole range, not a narrower one
-    assert np.abs(dense.kernel.data).max() > 0.9 * bound
-
-
-# ---- activations -----------------------------------------------------------------------
-_POINTS = [-800.0, -30.0, -2.5, -0.3, 0.0, 0.7, 1.0, 4.0, 30.0, 800.0]
-
-
-@pytest.mark.parametrize(
-    "layer, f, df",
-    [
-        (mdl.Tanh, math.tanh, lambda v: 1 - math.tanh(v) ** 2),
-        (mdl.Sigmoid, _sigmoid, lambda v: _sigmoid(v) * (1 - _sigmoid(v))),
-        (mdl.ReLU, lambda v: max(v, 0.0), lambda v: 1.0 if v > 0 else 0.0),
-    ],
-)
-def test_activation_values_and_gradients(float64, layer, f, df):
-    act = layer()
-    x = np.array(_POINTS).reshape(2, 5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no overflow warnings at +-800
-        y = act.forward(x)
-        g = np.arange(1.0, 11.0).reshape(2, 5)
-        dx = act.backward(g)
-    assert y.shape == x.shape and dx.shape == x.shape
-    expected_y = [f(v) for v in _POINTS]
-    expected_dx = [gi * df(v) for gi, v in zip(range(1, 11), _POINTS)]
-    np.testing.assert_allclose(y.ravel(), expected_y, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(dx.ravel(), expected_dx, rtol=1e-12, atol=1e-14)
-
-
-@pytest.mark.parametrize("layer", [mdl.Tanh, mdl.Sigmoid, mdl.ReLU])
-@pytest.mark.parametrize("shape, seed", [((3, 4), 0), ((2, 3, 2), 1), ((5,), 2)])
-def test_activation_gradcheck(float64, layer, shape, seed):
-    x = np.random.default_rng(seed).standard_normal(shape) * 2
-    x[np.abs(x) < 0.05] = 0.5  # keep ReLU's kink out of the central differences
-    assert mdl.gradcheck(layer(), x)
-
-
-def test_activations_have_no_parameters_and_convert_integers():
-    for layer in (mdl.Tanh(), mdl.Sigmoid(), mdl.ReLU()):
-        assert layer.parameters() == [] and layer.state_dict() == {}
-        y = layer.forward([[-1, 0, 2]])
-        assert y.dtype == np.float32
-    np.testing.assert_array_equal(mdl.ReLU().forward(np.array([-2, 0, 3])), [0.0, 0.0, 3.0])
-
-
-# ---- Parameter ---------------------------------------------------------------------------
-def test_parameter_fields():
-    p = mdl.Parameter(np.array([[1.0, 2.0, 3.0]], np.float32), name="w")
-    assert p.name == "w" and p.shape == (1, 3) and p.size == 3 and p.dtype == np.float32
-    assert p.grad.shape == p.data.shape and p.grad.dtype == np.float32
-    np.testing.assert_array_equal(p.grad, 0.0)
-    grad = p.grad
-    p.grad += 5.0
-    p.zero_grad()
-    assert p.grad is grad  # zeroed in place, same memory
-    np.testing.assert_array_equal(p.grad, 0.0)
-    assert "w" in repr(p) and "(1, 3)" in repr(p)
-
-
-def test_parameter_rejects_integer_data():
-    with pytest.raises(TypeError, match=r"Parameter 'w'.*float array.*int64"):
-        mdl.Parameter(np.array([1, 2], np.int64), name="w")
-
-
-# ---- Layer base behaviour -------------------------------------------------------------------
+# ==== layers and losses engineer's block: Layer base behaviour, checked on the built-in layers ====
 def _stack():
     return mdl.Sequential(
         [mdl.RNN(mdl.LSTMCell(3, 4), return_sequences=True), mdl.RNN(mdl.GRUCell(4, 2)), mdl.Dense(2, 1)]
@@ -312,3 +179,44 @@ def test_base_layer_and_call():
     x = np.array([[1.0, 2.0]])
     np.testing.assert_array_equal(dense(x), dense.forward(x))
     assert repr(dense) == "Dense(in_features=2, out_features=2, bias=True)"
+
+
+def _roundtrip(model, tmp_path, x):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = mdl.load_model(path)
+    assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[name], value, err_msg=name)
+        assert loaded.state_dict()[name].dtype == value.dtype
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    return loaded
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_load_model_with_every_new_layer(tmp_path, rng, dtype):
+    mdl.set_default_dtype(dtype)
+    mdl.set_seed(40)
+    model = mdl.Sequential([
+        mdl.Embedding(9, 4),
+        mdl.Bidirectional(mdl.RNN(mdl.LSTMCell(4, 3), return_sequences=True), merge_mode="ave"),
+        mdl.LayerNorm(3, eps=1e-3),
+        mdl.Dropout(0.25),
+        mdl.Bidirectional(mdl.RNN(mdl.GRUCell(3, 2))),
+        mdl.Reshape((2, 2)),
+        mdl.Flatten(),
+        mdl.Dense(4, 2),
+    ])
+    for p in model.parameters():                         # make gamma/beta non-trivial too
+        p.data[...] = rng.standard_normal(p.shape)
+    x = rng.integers(0, 9, (3, 6))
+    loaded = _roundtrip(model, tmp_path, x)
+    assert loaded.layers[1].merge_mode == "ave" and loaded.layers[1].return_sequences
+    assert loaded.layers[2].eps == 1e-3 and loaded.layers[3].p == 0.25
+    assert loaded.layers[5].shape == (2, 2)
+    assert loaded.get_config() == model.get_config()
+    assert "0.embeddings" in model.state_dict() and "1.backward_layer.cell.kernel" in model.state_dict()
+    table = model.summary(input_shape=(None, 6))
+    assert "(None, 6, 4)" in table and "(None, 4)" in table
+# ==== end of the layers and losses engineer's block ====
