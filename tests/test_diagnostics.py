@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl import diagnostics, init
+from minidl import diagnostics, init, interop
 
 B, T, F, H = 2, 6, 2, 3
 
@@ -193,3 +193,28 @@ def test_errors(call, err, pattern):
 def test_single_step_sequence():
     norms = diagnostics.gradient_flow(mdl.RNN(mdl.RNNCell(F, H)), np.ones((B, 1, F)), np.ones((B, H)))
     np.testing.assert_allclose(norms, [np.sqrt(B * H)])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_matches_torch_autograd_through_the_steps(float64, kind):
+    """norms[k] = ||dL/dh_{T-k}|| from torch's autograd over a loop of its cell, L = sum(h_T * G)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ref = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[kind](F, H).double()
+    cell = {"rnn": mdl.RNNCell, "lstm": mdl.LSTMCell, "gru": mdl.GRUCell}[kind](F, H)
+    rnn = interop.load_torch_weights(mdl.RNN(cell), ref)
+    rng = np.random.default_rng(9)
+    x, G = rng.standard_normal((B, T, F)), rng.standard_normal((B, H))
+    h = c = torch.zeros(B, H, dtype=torch.float64)
+    states = []
+    for t in range(T):
+        xt = torch.from_numpy(x[:, t])
+        if kind == "lstm":
+            h, c = ref(xt, (h, c))
+        else:
+            h = ref(xt, h)
+        h.retain_grad()
+        states.append(h)  # states[t] is the state after t + 1 steps
+    (h * torch.from_numpy(G)).sum().backward()
+    expected = [np.linalg.norm(states[T - 1 - k].grad.numpy()) for k in range(T)]
+    np.testing.assert_allclose(diagnostics.gradient_flow(rnn, x, G), expected, rtol=1e-10)
