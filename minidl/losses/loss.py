@@ -142,12 +142,13 @@ class Loss:
         the leading axes of ``terms``; ``count`` is the number of real entries of
         ``terms``. Every entry masked: 0.0.
         """
+        summed = self._sums()
         if mask is None:
             total = np.sum(terms)
-            return total if self.reduction == "sum" else total / terms.size
+            return total if summed else total / terms.size
         real = _spread(mask, terms.ndim)
         total = np.sum(terms, where=real)
-        if self.reduction == "sum":
+        if summed:
             return total
         count = _count(real, terms)
         return total / count if count else 0.0
@@ -159,15 +160,22 @@ class Loss:
         is ``1 / count`` at real entries (``1`` with ``reduction="sum"``) and the
         result is exactly 0 at masked ones. Returns a new array.
         """
+        summed = self._sums()
         if mask is None:
-            return term_grad.copy() if self.reduction == "sum" else term_grad / term_grad.size
+            return term_grad.copy() if summed else term_grad / term_grad.size
         real = _spread(mask, term_grad.ndim)
-        if self.reduction == "mean":
+        if not summed:
             count = _count(real, term_grad)
             if count == 0:
                 return np.zeros_like(term_grad)
             term_grad = term_grad / count
         return np.where(real, term_grad, 0.0)
+
+    def _sums(self):
+        """True for ``reduction="sum"``, False for ``"mean"``; anything else is a ``ValueError``."""
+        if self.reduction not in ("mean", "sum"):
+            raise ValueError(f"{type(self).__name__}: reduction must be one of 'mean', 'sum', got {self.reduction!r}")
+        return self.reduction == "sum"
 
     # ---- configuration -----------------------------------------------------------------
     def get_config(self):

@@ -107,6 +107,9 @@ def test_reduce_and_reduce_grad_by_hand(reduction):
     fresh = loss.reduce_grad(source)
     fresh[...] = 7.0  # reduce_grad returns a new array, never its input
     np.testing.assert_array_equal(source, 1.0)
+    loss.reduction = "none"  # a user's loss that took an unknown reduction
+    with pytest.raises(ValueError, match=r"^LogCosh: reduction must be one of 'mean', 'sum', got 'none'$"):
+        loss(np.ones(2), np.zeros(2))
 
 
 def test_backward_belongs_to_the_last_forward_and_can_be_repeated():
