@@ -13,16 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import as_real_array, finite_number, fmt_shape, positive_int
+from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, positive_int
 from ._grad_mode import no_grad
 from ._random import get_rng
 
 __all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler", "sine_wave", "forecast"]
-
-
-def _as_float(x, name, owner):
-    """``x`` as a real float ndarray: float dtypes kept, integers and bools as float64."""
-    return as_real_array(x, name, owner, np.float64)
 
 
 # ---- windows and splits ----------------------------------------------------------------
@@ -47,7 +42,7 @@ def sliding_windows(series, window, horizon=1, stride=1):
     Example: ``sliding_windows(np.sin(np.arange(200)), 50)`` gives 150 windows.
     """
     owner = "sliding_windows"
-    arr = _as_float(series, "series", owner)
+    arr = as_real_array(series, "series", owner, np.float64)
     window = positive_int(window, "window", owner)
     horizon = positive_int(horizon, "horizon", owner)
     stride = positive_int(stride, "stride", owner)
@@ -133,7 +128,7 @@ class _Scaler:
         return self._stats is not None
 
     def _features(self, x, method):
-        arr = _as_float(x, "x", f"{type(self).__name__}.{method}")
+        arr = as_real_array(x, "x", f"{type(self).__name__}.{method}", np.float64)
         if arr.ndim == 0 or arr.size == 0:
             raise ValueError(
                 f"{type(self).__name__}.{method}: expected a non-empty array (..., features), "
@@ -190,7 +185,8 @@ class _Scaler:
             raise TypeError(f"{name}: expected a mapping, got {type(state_dict).__name__}")
         if set(state_dict.keys()) != set(self._state_keys):
             raise ValueError(f"{name}: expected keys {sorted(self._state_keys)}, got {sorted(map(str, state_dict))}")
-        stats = {k: _as_float(state_dict[k], k, name).astype(np.float64) for k in self._state_keys}
+        # copies: a later change to the caller's arrays cannot change the scaler
+        stats = {k: as_float_array(state_dict[k], k, name, np.float64).copy() for k in self._state_keys}
         shapes = {k: v.shape for k, v in stats.items()}
         if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
             raise ValueError(f"{name}: expected 1-D arrays (F,) of one length, got shapes {shapes}")
@@ -271,7 +267,7 @@ class StandardScaler(_Scaler):
 
 # ---- synthetic series ----------------------------------------------------------------------
 def _vector(value, name, owner, length=None):
-    arr = _as_float(value, name, owner).astype(np.float64)
+    arr = as_float_array(value, name, owner, np.float64)
     arr = arr.reshape(1) if arr.ndim == 0 else arr
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
@@ -372,7 +368,7 @@ def forecast(model, seed_window, steps):
     """
     owner = "forecast"
     steps = positive_int(steps, "steps", owner)
-    seed = _as_float(seed_window, "seed_window", owner)
+    seed = as_real_array(seed_window, "seed_window", owner, np.float64)
     if seed.ndim not in (1, 2, 3) or seed.size == 0:
         raise ValueError(
             f"{owner}: expected seed_window of shape (window,), (window, F) or (B, window, F), "

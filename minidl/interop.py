@@ -366,8 +366,8 @@ def from_keras(weights, kind=None):
     if len(arrays) == 2 and arrays[1].ndim == 1:  # a Dense: [kernel, bias]
         arrays = [arrays[0], None, arrays[1]]
     kernel, rec, bias = arrays + [None] * (3 - len(arrays))
-    names = ("weights[0] (kernel)", "weights[1] (recurrent_kernel)", "weights[2] (bias)" if rec is not None
-             else "weights[1] (bias)")
+    bias_name = "weights[1] (bias)" if rec is None else "weights[2] (bias)"
+    names = ("weights[0] (kernel)", "weights[1] (recurrent_kernel)", bias_name)
     kind = _layout_kind(kernel, rec, kind, module_kind, owner, names)
     if kind == "gru" and bias is not None and bias.shape == (rec.shape[-1],):
         raise ValueError(f"{owner}: a GRU bias of shape {fmt_shape(bias.shape)} comes from GRU(reset_after=False), "

@@ -18,6 +18,8 @@ class _Activation(Layer):
     integer and bool input is computed in the default dtype.
     """
 
+    _slope = None  # f'(x) of the last forward (None: no forward, or one under no_grad)
+
     def forward(self, x):
         x = as_real_array(x, "input", self, get_default_dtype())
         y = self.function(x)
@@ -25,10 +27,9 @@ class _Activation(Layer):
         return y
 
     def backward(self, grad_out):
-        slope = getattr(self, "_slope", None)
-        if slope is None:
+        if self._slope is None:
             raise self._missing_forward()
-        return grad_shape(grad_out, slope.shape, self, self._y_dtype) * slope
+        return grad_shape(grad_out, self._slope.shape, self, self._y_dtype) * self._slope
 
 
 class Tanh(_Activation):
