@@ -176,3 +176,23 @@ def batch_input(x, features, owner, dtype, time=False):
         what = "one sample and one step" if time else "one sample"
         raise ValueError(f"{owner}: input must have at least {what}, got shape {fmt_shape(x.shape)}")
     return x
+
+
+def as_real_array(x, name, owner, float_dtype=None):
+    """Return ``x`` as a real numeric ndarray, keeping its dtype.
+
+    Float input keeps its float dtype; integer and bool input keeps its dtype too,
+    or is converted to ``float_dtype`` when one is given (``as_real_array(x, "input",
+    owner, get_default_dtype())``: an elementwise layer that computes in its input's
+    float dtype). Strings, objects, complex numbers and ragged lists raise the
+    ``TypeError`` of ``as_float_array``.
+    """
+    try:
+        dtype = np.asarray(x).dtype
+    except (ValueError, TypeError):  # ragged nested lists: as_float_array names the problem
+        dtype = np.dtype(np.float64)
+    if dtype.kind not in "biuf":
+        dtype = np.dtype(np.float64)  # as_float_array rejects the input with its message
+    elif dtype.kind != "f" and float_dtype is not None:
+        dtype = np.dtype(float_dtype)
+    return as_float_array(x, name, owner, dtype)

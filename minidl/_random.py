@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from . import _checks
+
 _rng = None
 
 
@@ -11,11 +13,7 @@ def set_seed(seed):
     A model built twice after the same ``set_seed`` is identical.
     """
     global _rng
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"set_seed: expected a non-negative int seed, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"set_seed: expected a non-negative int seed, got {seed}")
-    _rng = np.random.default_rng(int(seed))
+    _rng = np.random.default_rng(_checks.seed(seed, "seed", "set_seed"))
 
 
 def get_rng():

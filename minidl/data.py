@@ -5,6 +5,7 @@ Everything works on plain ``numpy`` arrays, batch first. Float inputs keep their
 integer or boolean inputs become float64.
 """
 
+import contextlib
 import math
 import numbers
 from collections.abc import Mapping
@@ -12,22 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import finite_number, fmt_shape, positive_int
+from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, positive_int
 from ._grad_mode import no_grad
 from ._random import get_rng
 
 __all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler", "sine_wave", "forecast"]
-
-
-def _as_float(x, name, owner):
-    """``x`` as a real float ndarray (float dtypes kept, ints/bools -> float64)."""
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as err:  # ragged nested lists
-        raise TypeError(f"{owner}: {name} must be a numeric array, got {type(x).__name__} ({err})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {name} must be a real numeric array, got dtype {arr.dtype}")
-    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 # ---- windows and splits ----------------------------------------------------------------
@@ -52,7 +42,7 @@ def sliding_windows(series, window, horizon=1, stride=1):
     Example: ``sliding_windows(np.sin(np.arange(200)), 50)`` gives 150 windows.
     """
     owner = "sliding_windows"
-    arr = _as_float(series, "series", owner)
+    arr = as_real_array(series, "series", owner, np.float64)
     window = positive_int(window, "window", owner)
     horizon = positive_int(horizon, "horizon", owner)
     stride = positive_int(stride, "stride", owner)
@@ -103,11 +93,10 @@ def train_val_split(x, y, val_fraction=None, val_size=None):
             f"got val_fraction={val_fraction!r}, val_size={val_size!r}"
         )
     if val_fraction is not None:
-        if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real):
-            raise TypeError(f"{owner}: val_fraction must be a real number, got {val_fraction!r}")
+        val_fraction = finite_number(val_fraction, "val_fraction", owner)
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"{owner}: val_fraction must be in (0, 1), got {val_fraction}")
-        n_val = math.floor(n * float(val_fraction) + 0.5)
+        n_val = math.floor(n * val_fraction + 0.5)
     else:
         n_val = positive_int(val_size, "val_size", owner)
     if not 1 <= n_val <= n - 1:
@@ -139,7 +128,7 @@ class _Scaler:
         return self._stats is not None
 
     def _features(self, x, method):
-        arr = _as_float(x, "x", f"{type(self).__name__}.{method}")
+        arr = as_real_array(x, "x", f"{type(self).__name__}.{method}", np.float64)
         if arr.ndim == 0 or arr.size == 0:
             raise ValueError(
                 f"{type(self).__name__}.{method}: expected a non-empty array (..., features), "
@@ -196,7 +185,8 @@ class _Scaler:
             raise TypeError(f"{name}: expected a mapping, got {type(state_dict).__name__}")
         if set(state_dict.keys()) != set(self._state_keys):
             raise ValueError(f"{name}: expected keys {sorted(self._state_keys)}, got {sorted(map(str, state_dict))}")
-        stats = {k: _as_float(state_dict[k], k, name).astype(np.float64) for k in self._state_keys}
+        # copies: a later change to the caller's arrays cannot change the scaler
+        stats = {k: as_float_array(state_dict[k], k, name, np.float64).copy() for k in self._state_keys}
         shapes = {k: v.shape for k, v in stats.items()}
         if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
             raise ValueError(f"{name}: expected 1-D arrays (F,) of one length, got shapes {shapes}")
@@ -277,7 +267,7 @@ class StandardScaler(_Scaler):
 
 # ---- synthetic series ----------------------------------------------------------------------
 def _vector(value, name, owner, length=None):
-    arr = _as_float(value, name, owner).astype(np.float64)
+    arr = as_float_array(value, name, owner, np.float64)
     arr = arr.reshape(1) if arr.ndim == 0 else arr
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(
@@ -334,36 +324,25 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
 
 
 # ---- free-running forecast -------------------------------------------------------------------
-class _EvalMode:
-    """Put a layer-like model in eval mode and restore every sub-layer's flag on exit."""
-
-    def __init__(self, model):
-        self.model = model
-        self.saved = []
-
-    def __enter__(self):
-        sublayers = getattr(self.model, "sublayers", None)
-        layers = sublayers() if callable(sublayers) else [self.model]
-        self.saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
-        if callable(getattr(self.model, "eval", None)):
-            self.model.eval()
-        return self
-
-    def __exit__(self, *exc):
-        for layer, flag in self.saved:
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Put a layer-like model in eval mode; restore every sub-layer's training flag on exit."""
+    sublayers = getattr(model, "sublayers", None)
+    layers = sublayers() if callable(sublayers) else [model]
+    saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
+    if callable(getattr(model, "eval", None)):
+        model.eval()
+    try:
+        yield
+    finally:
+        for layer, flag in saved:
             layer.training = flag
-        return False
 
 
 def _predict_function(model):
-    predict = getattr(model, "predict", None)
-    if callable(predict):
-        return predict
-    forward = getattr(model, "forward", None)
-    if callable(forward):
-        return forward
-    if callable(model):
-        return model
+    for method in (getattr(model, "predict", None), getattr(model, "forward", None), model):
+        if callable(method):
+            return method
     raise TypeError(f"forecast: model must have predict(x) or forward(x), or be callable; got {type(model).__name__}")
 
 
@@ -389,7 +368,7 @@ def forecast(model, seed_window, steps):
     """
     owner = "forecast"
     steps = positive_int(steps, "steps", owner)
-    seed = _as_float(seed_window, "seed_window", owner)
+    seed = as_real_array(seed_window, "seed_window", owner, np.float64)
     if seed.ndim not in (1, 2, 3) or seed.size == 0:
         raise ValueError(
             f"{owner}: expected seed_window of shape (window,), (window, F) or (B, window, F), "
@@ -400,7 +379,7 @@ def forecast(model, seed_window, steps):
     predict = _predict_function(model)
     buf = np.empty((b, w + steps, f), dtype=seed.dtype)
     buf[:, :w] = batch
-    with no_grad(), _EvalMode(model):
+    with no_grad(), _eval_mode(model):
         for s in range(steps):  # each step needs the previous prediction: a loop over time
             pred = np.asarray(predict(np.ascontiguousarray(buf[:, s : s + w])))
             if pred.shape != (b, f):

@@ -11,15 +11,14 @@ import numpy as np
 
 from ._checks import as_float_array, fmt_shape
 from ._grad_mode import no_grad
+from .layers import RNN
+from .model import Sequential
 
 __all__ = ["gradient_flow"]
 
 
 def _probe(model, owner):
     """``(rnn, layers_before)``: the recurrent layer to probe and the layers feeding it."""
-    from .layers import RNN
-    from .model import Sequential
-
     if isinstance(model, RNN):
         return model, []
     if isinstance(model, Sequential):

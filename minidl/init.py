@@ -8,9 +8,10 @@ converted, as the layers' default initialization does.
 Layers take them as ``kernel_initializer=``, ``recurrent_initializer=`` and
 ``bias_initializer=``, either an object (``Orthogonal(gain=2.0)``, or the
 lowercase default instances ``orthogonal``, ``glorot_uniform``, ...) or a name
-(``"orthogonal"``); ``None`` keeps the PyTorch default of API.md. ``get(x)``
+(``"orthogonal"``); ``None`` keeps the layer's default, PyTorch's ``U(-1/sqrt(n),
+1/sqrt(n))`` (``n``: a ``Dense``'s in_features, a cell's hidden size). ``get(x)``
 resolves a name, an object or a saved config; ``serialize`` gives the
-JSON-friendly config layers store in ``get_config``.
+JSON-friendly config layers store in ``get_config``. docs/init-and-interop.md shows them at work.
 
 Fans, for minidl's ``(in, out)`` layout (``x @ kernel``): a 2-D shape ``(a, b)``
 has ``fan_in = a``, ``fan_out = b``; a 1-D shape ``(n,)`` has both equal to ``n``;
@@ -22,9 +23,10 @@ import numbers
 
 import numpy as np
 
-from ._checks import finite_number
+from ._checks import finite_number, positive_int
 from ._dtype import as_float_dtype, get_default_dtype
 from ._random import get_rng
+from .parameter import Parameter
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "Uniform", "Normal", "GlorotUniform", "GlorotNormal",
@@ -275,9 +277,7 @@ class GateBlocks(Initializer):
 
     def __init__(self, initializer, blocks):
         self.initializer = get(initializer, "GateBlocks", "initializer")
-        if isinstance(blocks, bool) or not isinstance(blocks, numbers.Integral) or blocks < 1:
-            raise ValueError(f"GateBlocks: blocks must be an int >= 1, got {blocks!r}")
-        self.blocks = int(blocks)
+        self.blocks = positive_int(blocks, "blocks", "GateBlocks")
 
     def sample(self, shape, rng):
         if not shape or shape[-1] % self.blocks:
@@ -365,8 +365,6 @@ def make_weight(layer, name, shape, initializer, blocks=1, **add_weight_kwargs):
     """
     if initializer is None:
         return layer.add_weight(name, shape, **add_weight_kwargs)
-    from .parameter import Parameter
-
     if blocks > 1:
         initializer = GateBlocks(initializer, blocks)
     return Parameter(initializer(shape, get_default_dtype(), get_rng()), name)

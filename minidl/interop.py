@@ -30,7 +30,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import fmt_shape
+from ._checks import as_real_array, fmt_shape, non_negative_int
+from .layers import RNN, Dense, GRUCell, Layer, LSTMCell, RNNCell
 
 __all__ = ["from_torch", "to_torch", "from_keras", "to_keras", "load_torch_weights", "load_keras_weights"]
 
@@ -43,12 +44,16 @@ _ALIASES = {
 
 # ---- helpers -------------------------------------------------------------------------
 def _array(value, name, owner):
+    """A torch tensor or array-like as a real numeric ndarray, dtype kept."""
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: {name!r} must be a real numeric array, got dtype {arr.dtype}")
-    return arr
+    return as_real_array(value, repr(name), owner)
+
+
+def _prefix(prefix, owner):
+    if not isinstance(prefix, str):
+        raise TypeError(f"{owner}: prefix must be a str, got {type(prefix).__name__}")
+    return prefix
 
 
 def _kind_name(kind, owner):
@@ -96,26 +101,53 @@ def _gru_order(H):
     return np.r_[H:2 * H, 0:H, 2 * H:3 * H]
 
 
-def _layer_kind(layer):
-    """Kind of a minidl Dense / cell / RNN, or None."""
-    from .layers import RNN, Dense, GRUCell, LSTMCell, RNNCell
+def _layout_kind(kernel, rec, kind, inferred, owner, names):
+    """The kind of minidl-layout weights (``x @ kernel``): ``kind`` checked against ``inferred``
+    (None: read from ``rec``, no ``rec`` being a Dense). ``names`` of kernel, rec, bias for errors."""
+    if kernel.ndim != 2:
+        raise ValueError(f"{owner}: {names[0]!r} must be (in, out), got shape {fmt_shape(kernel.shape)}")
+    if inferred is None:
+        inferred = "dense" if rec is None else _gates_of(rec, owner, names[1])
+    kind = _resolve_kind(kind, inferred, owner)
+    if kind == "dense" and rec is not None:
+        raise ValueError(f"{owner}: a Dense layer has no {names[1]!r}")
+    if kind != "dense" and rec is None:
+        raise ValueError(f"{owner}: a {kind!r} layer needs a {names[1]!r}")
+    return kind
 
-    if isinstance(layer, RNN):
-        layer = layer.cell
+
+def _checked_layout(kind, kernel, rec, bias, owner, names):
+    """minidl-layout weights ``{"kernel", "recurrent_kernel", "bias"}`` (copies) after checking every
+    shape; a recurrent layer without bias gets zeros, a Dense none."""
+    if kind == "dense":
+        out = {"kernel": kernel.copy()}
+        if bias is not None:
+            _expect(bias, (kernel.shape[1],), names[2], owner)
+            out["bias"] = bias.copy()
+        return out
+    H = rec.shape[0] if rec.ndim == 2 else -1
+    G = _GATES[kind] * H
+    _expect(rec, (H, G), names[1], owner)
+    _expect(kernel, (kernel.shape[0], G), names[0], owner)
+    bias_shape = (2, G) if kind == "gru" else (G,)
+    bias = np.zeros(bias_shape, kernel.dtype) if bias is None else bias.copy()
+    _expect(bias, bias_shape, names[2], owner)
+    return {"kernel": kernel.copy(), "recurrent_kernel": rec.copy(), "bias": bias}
+
+
+def _layer_kind(layer, owner):
+    """The kind of a minidl Dense, cell or RNN, or a ``TypeError``."""
+    cell = layer.cell if isinstance(layer, RNN) else layer
     for cls, kind in ((Dense, "dense"), (RNNCell, "rnn"), (LSTMCell, "lstm"), (GRUCell, "gru")):
-        if isinstance(layer, cls):
+        if isinstance(cell, cls):
             return kind
-    return None
+    raise TypeError(f"{owner}: expected a minidl Dense, RNNCell, LSTMCell, GRUCell or RNN, got {type(layer).__name__}")
 
 
 def _minidl_arrays(source, owner):
     """``{kernel, recurrent_kernel?, bias?}`` arrays and the kind (if known) of a minidl layer or state dict."""
-    from .layers import RNN, Layer
-
     if isinstance(source, Layer):
-        kind = _layer_kind(source)
-        if kind is None:
-            raise TypeError(f"{owner}: expected a Dense, RNNCell, LSTMCell, GRUCell or RNN, got {type(source).__name__}")
+        kind = _layer_kind(source, owner)
         layer = source.cell if isinstance(source, RNN) else source
         return {k: p.data for k, p in layer.named_parameters()}, kind
     if not isinstance(source, Mapping):
@@ -141,16 +173,9 @@ def _load(layer, kind, converted, framework, owner):
     return layer
 
 
-def _keys_hint(sd):
-    keys = sorted(sd)
-    return str(keys if len(keys) <= 12 else keys[:12] + ["..."])
-
-
 # ---- PyTorch -------------------------------------------------------------------------
 def _torch_state(source, owner):
     """``(state dict of numpy arrays, inferred kind or None, module or None)``."""
-    from .layers import Layer
-
     if isinstance(source, Layer):
         raise TypeError(f"{owner}: expected a PyTorch module or state dict, got the minidl {type(source).__name__} "
                         "(to convert a minidl layer to PyTorch, use to_torch)")
@@ -175,16 +200,17 @@ def _torch_suffix(sd, prefix, layer_index, owner):
     finds only those)."""
     if layer_index is None:
         return ""
-    if isinstance(layer_index, bool) or not isinstance(layer_index, (int, np.integer)) or layer_index < 0:
-        raise ValueError(f"{owner}: layer_index must be an int >= 0 or None, got {layer_index!r}")
+    layer_index = non_negative_int(layer_index, "layer_index", owner)
     if layer_index == 0 and f"{prefix}weight_ih_l0" not in sd and f"{prefix}weight_ih" in sd:
         return ""
-    return f"_l{int(layer_index)}"
+    return f"_l{layer_index}"
 
 
 def _take(sd, key, owner):
     if key not in sd:
-        raise ValueError(f"{owner}: the state dict has no entry {key!r}; its keys are {_keys_hint(sd)}")
+        keys = sorted(sd)
+        hint = keys if len(keys) <= 12 else keys[:12] + ["..."]
+        raise ValueError(f"{owner}: the state dict has no entry {key!r}; its keys are {hint}")
     return sd[key]
 
 
@@ -207,8 +233,7 @@ def from_torch(source, kind=None, *, layer_index=0, prefix=""):
     """
     owner = "from_torch"
     sd, module_kind, _ = _torch_state(source, owner)
-    if not isinstance(prefix, str):
-        raise TypeError(f"{owner}: prefix must be a str, got {type(prefix).__name__}")
+    prefix = _prefix(prefix, owner)
     if module_kind is None and f"{prefix}weight" in sd and f"{prefix}weight_ih" not in sd:
         module_kind = "dense"
     if module_kind == "dense" or (kind is not None and _kind_name(kind, owner) == "dense"):
@@ -216,11 +241,8 @@ def from_torch(source, kind=None, *, layer_index=0, prefix=""):
         weight = _take(sd, f"{prefix}weight", owner)
         if weight.ndim != 2:
             raise ValueError(f"{owner}: {prefix + 'weight'!r} must be (out, in), got shape {fmt_shape(weight.shape)}")
-        out = {"kernel": np.ascontiguousarray(weight.T)}
-        if f"{prefix}bias" in sd:
-            out["bias"] = sd[f"{prefix}bias"].copy()
-            _expect(out["bias"], (weight.shape[0],), prefix + "bias", owner)
-        return out
+        names = (prefix + "weight", None, prefix + "bias")
+        return _checked_layout("dense", weight.T, None, sd.get(prefix + "bias"), owner, names)
 
     sfx = _torch_suffix(sd, prefix, layer_index, owner)
     names = {n: f"{prefix}{n}{sfx}" for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
@@ -269,38 +291,22 @@ def to_torch(source, kind=None, *, layer_index=0, prefix=""):
     """
     owner = "to_torch"
     arrays, layer_kind = _minidl_arrays(source, owner)
-    if not isinstance(prefix, str):
-        raise TypeError(f"{owner}: prefix must be a str, got {type(prefix).__name__}")
-    kernel = arrays["kernel"]
-    if kernel.ndim != 2:
-        raise ValueError(f"{owner}: 'kernel' must be (in, out), got shape {fmt_shape(kernel.shape)}")
-    if "recurrent_kernel" not in arrays:
-        kind = _resolve_kind(kind, layer_kind or "dense", owner)
-        if kind != "dense":
-            raise ValueError(f"{owner}: a {kind!r} layer needs a 'recurrent_kernel'")
-        out = {f"{prefix}weight": np.ascontiguousarray(kernel.T)}
-        if "bias" in arrays:
-            _expect(arrays["bias"], (kernel.shape[1],), "bias", owner)
-            out[f"{prefix}bias"] = arrays["bias"].copy()
-        return out
-    rec = arrays["recurrent_kernel"]
-    kind = _resolve_kind(kind, layer_kind or _gates_of(rec, owner, "recurrent_kernel"), owner)
+    prefix = _prefix(prefix, owner)
+    names = ("kernel", "recurrent_kernel", "bias")
+    kernel, rec, bias = (arrays.get(k) for k in names)
+    kind = _layout_kind(kernel, rec, kind, layer_kind, owner, names)
+    checked = _checked_layout(kind, kernel, rec, bias, owner, names)
     if kind == "dense":
-        raise ValueError(f"{owner}: a Dense layer has no 'recurrent_kernel'")
-    H = rec.shape[0] if rec.ndim == 2 else -1
-    G = _GATES[kind] * H
-    _expect(rec, (H, G), "recurrent_kernel", owner)
-    _expect(kernel, (kernel.shape[0], G), "kernel", owner)
-    bias = arrays.get("bias")
-    if bias is None:
-        bias = np.zeros((2, G) if kind == "gru" else (G,), kernel.dtype)
-    _expect(bias, (2, G) if kind == "gru" else (G,), "bias", owner)
-    w_ih, w_hh = kernel.T, rec.T
+        out = {f"{prefix}weight": np.ascontiguousarray(kernel.T)}
+        if "bias" in checked:
+            out[f"{prefix}bias"] = checked["bias"]
+        return out
+    w_ih, w_hh, bias = checked["kernel"].T, checked["recurrent_kernel"].T, checked["bias"]
     if kind == "gru":
-        order = _gru_order(H)
+        order = _gru_order(rec.shape[0])
         w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], bias[0][order], bias[1][order]
     else:
-        b_ih, b_hh = bias.copy(), np.zeros_like(bias)
+        b_ih, b_hh = bias, np.zeros_like(bias)
     sfx = "" if layer_index is None else _torch_suffix({}, prefix, layer_index, owner)
     return {f"{prefix}weight_ih{sfx}": np.ascontiguousarray(w_ih), f"{prefix}weight_hh{sfx}": np.ascontiguousarray(w_hh),
             f"{prefix}bias_ih{sfx}": b_ih, f"{prefix}bias_hh{sfx}": b_hh}
@@ -315,9 +321,7 @@ def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     side only is a ``ValueError``.
     """
     owner = "load_torch_weights"
-    kind = _layer_kind(layer)
-    if kind is None:
-        raise TypeError(f"{owner}: expected a minidl Dense, RNNCell, LSTMCell, GRUCell or RNN, got {type(layer).__name__}")
+    kind = _layer_kind(layer, owner)
     _, module_kind, module = _torch_state(source, owner)
     if module is not None:
         _resolve_kind(kind, module_kind, owner)
@@ -359,36 +363,16 @@ def from_keras(weights, kind=None):
     if not 1 <= len(arrays) <= 3 or arrays[0].ndim != 2:
         raise ValueError(f"{owner}: expected [kernel, (recurrent_kernel,) (bias)] with a 2-D kernel, "
                          f"got shapes {[a.shape for a in arrays]}")
-    is_dense = len(arrays) == 1 or (len(arrays) == 2 and arrays[1].ndim == 1)
-    inferred = module_kind or ("dense" if is_dense else _gates_of(arrays[1], owner, "weights[1] (recurrent_kernel)"))
-    kind = _resolve_kind(kind, inferred, owner)
-    kernel = arrays[0]
-    if kind == "dense":
-        if len(arrays) > 2:
-            raise ValueError(f"{owner}: a Dense layer has [kernel, bias], got {len(arrays)} arrays")
-        out = {"kernel": kernel.copy()}
-        if len(arrays) == 2:
-            _expect(arrays[1], (kernel.shape[1],), "weights[1] (bias)", owner)
-            out["bias"] = arrays[1].copy()
-        return out
-    if len(arrays) < 2:
-        raise ValueError(f"{owner}: a {kind!r} layer has [kernel, recurrent_kernel, bias], got 1 array")
-    rec = arrays[1]
-    H = rec.shape[0] if rec.ndim == 2 else -1
-    G = _GATES[kind] * H
-    _expect(rec, (H, G), "weights[1] (recurrent_kernel)", owner)
-    _expect(kernel, (kernel.shape[0], G), "weights[0] (kernel)", owner)
-    bias_shape = (2, G) if kind == "gru" else (G,)
-    if len(arrays) == 3:
-        bias = arrays[2]
-        if kind == "gru" and bias.shape == (G,):
-            raise ValueError(f"{owner}: a GRU bias of shape {fmt_shape(bias.shape)} comes from GRU(reset_after=False), "
-                             "which computes another candidate than minidl's GRUCell; only reset_after=True converts")
-        _expect(bias, bias_shape, "weights[2] (bias)", owner)
-        bias = bias.copy()
-    else:
-        bias = np.zeros(bias_shape, kernel.dtype)
-    return {"kernel": kernel.copy(), "recurrent_kernel": rec.copy(), "bias": bias}
+    if len(arrays) == 2 and arrays[1].ndim == 1:  # a Dense: [kernel, bias]
+        arrays = [arrays[0], None, arrays[1]]
+    kernel, rec, bias = arrays + [None] * (3 - len(arrays))
+    bias_name = "weights[1] (bias)" if rec is None else "weights[2] (bias)"
+    names = ("weights[0] (kernel)", "weights[1] (recurrent_kernel)", bias_name)
+    kind = _layout_kind(kernel, rec, kind, module_kind, owner, names)
+    if kind == "gru" and bias is not None and bias.shape == (rec.shape[-1],):
+        raise ValueError(f"{owner}: a GRU bias of shape {fmt_shape(bias.shape)} comes from GRU(reset_after=False), "
+                         "which computes another candidate than minidl's GRUCell; only reset_after=True converts")
+    return _checked_layout(kind, kernel, rec, bias, owner, names)
 
 
 def to_keras(source, kind=None):
@@ -410,7 +394,5 @@ def load_keras_weights(layer, weights):
     """Load Keras weights (``from_keras``'s input) into the minidl ``Dense``, cell or ``RNN``
     ``layer`` (in place, in its dtype). Returns ``layer``."""
     owner = "load_keras_weights"
-    kind = _layer_kind(layer)
-    if kind is None:
-        raise TypeError(f"{owner}: expected a minidl Dense, RNNCell, LSTMCell, GRUCell or RNN, got {type(layer).__name__}")
+    kind = _layer_kind(layer, owner)
     return _load(layer, kind, from_keras(weights, kind), "Keras", owner)

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import fmt_shape
+from ._checks import as_float_array, fmt_shape
+from .training.windows import tbptt_windows
 
-__all__ = ["plot_history", "plot_predictions", "plot_forecast", "plot_tbptt"]
+__all__ = ["plot_history", "plot_predictions", "plot_forecast", "plot_tbptt", "plot_gradient_flow"]
 
 
 def _figure(nrows, title, owner):
@@ -40,10 +41,7 @@ def _columns(values, name, owner, allow_none=False):
     """``values`` (n,) or (n, F) as a float64 (n, F) array; None passes through if allowed."""
     if values is None and allow_none:
         return None
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{owner}: {name} must be a real numeric array, got {type(values).__name__}") from None
+    arr = as_float_array(values, name, owner, np.float64)
     if arr.ndim not in (1, 2) or arr.shape[0] == 0:
         raise ValueError(
             f"{owner}: expected non-empty {name} of shape (n,) or (n, F), got shape {fmt_shape(arr.shape)}"
@@ -72,10 +70,7 @@ def plot_history(history, path=None, title=None):
         raise TypeError(f"{owner}: history must be a History or a dict of lists, got {type(history).__name__}")
     series = {}
     for key, values in logs.items():
-        try:
-            arr = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{owner}: history[{key!r}] must be a list of numbers, got {values!r}") from None
+        arr = as_float_array(values, f"history[{key!r}]", owner, np.float64)
         if arr.ndim != 1:
             raise ValueError(
                 f"{owner}: history[{key!r}] must be a 1-D list of per-epoch values, got shape {fmt_shape(arr.shape)}"
@@ -182,9 +177,7 @@ def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
     Returns:
         the ``matplotlib.figure.Figure``.
     """
-    from matplotlib.patches import Rectangle
-
-    from .training.windows import tbptt_windows
+    from matplotlib.patches import Rectangle  # lazy: see the module docstring
 
     owner = "plot_tbptt"
     windows = tbptt_windows(T, k1, k2)
@@ -231,10 +224,7 @@ def plot_gradient_flow(results, path=None, title=None):
         raise ValueError(f"{owner}: results is empty; expected {{name: norms}}")
     curves = {}
     for name, values in results.items():
-        try:
-            arr = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{owner}: results[{name!r}] must be a 1-D array of norms, got {type(values).__name__}") from None
+        arr = as_float_array(values, f"results[{name!r}]", owner, np.float64)
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"{owner}: results[{name!r}] must be a non-empty 1-D array, got shape {fmt_shape(arr.shape)}")
         if np.any(arr < 0) or not np.all(np.isfinite(arr)):
@@ -254,5 +244,3 @@ def plot_gradient_flow(results, path=None, title=None):
         ax.legend()
     return _save(fig, path, owner)
 
-
-__all__ += ["plot_gradient_flow"]

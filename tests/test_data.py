@@ -1,4 +1,5 @@
-"""minidl.data: windows, splits, scalers, synthetic series and forecasts, with real values."""
+"""minidl.data: windows, splits, scalers, synthetic series and forecasts, with real values
+and bad inputs (these helpers have no PyTorch counterpart to compare with)."""
 
 import re
 

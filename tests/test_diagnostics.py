@@ -1,4 +1,4 @@
-"""minidl.diagnostics.gradient_flow and plotting.plot_gradient_flow.
+"""minidl.diagnostics.gradient_flow.
 
 References: central finite differences of the loss with respect to the state at
 step T-k (through the public RNN interface), the re-run method of the brief
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl import diagnostics, init, plotting
+from minidl import diagnostics, init, interop
 
 B, T, F, H = 2, 6, 2, 3
 
@@ -195,31 +195,26 @@ def test_single_step_sequence():
     np.testing.assert_allclose(norms, [np.sqrt(B * H)])
 
 
-# ---- plotting ------------------------------------------------------------------------
-def test_plot_gradient_flow(tmp_path):
-    results = {"tanh": np.array([1.0, 0.5, 0.25, 0.0]), "lstm": [1.0, 0.9, 0.8]}
-    path = tmp_path / "flow.png"
-    fig = plotting.plot_gradient_flow(results, path=path, title="flow")
-    with open(path, "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    (ax,) = fig.axes
-    assert ax.get_yscale() == "log"
-    assert [line.get_label() for line in ax.get_lines()] == ["tanh", "lstm"]
-    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0, 1, 2])  # the zero is left out
-    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [1.0, 0.9, 0.8])
-    assert fig.get_suptitle() == "flow"
-    assert len(plotting.plot_gradient_flow(np.array([1.0, 0.1])).axes[0].get_lines()) == 1
-
-
-@pytest.mark.parametrize(
-    "results, err, pattern",
-    [
-        ({}, ValueError, r"plot_gradient_flow: results is empty"),
-        ({"a": [[1.0, 2.0]]}, ValueError, r"results\['a'\] must be a non-empty 1-D array, got shape \(1, 2\)"),
-        ({"a": [1.0, -1.0]}, ValueError, r"must hold finite norms >= 0"),
-        ({"a": ["x"]}, TypeError, r"results\['a'\] must be a 1-D array of norms"),
-    ],
-)
-def test_plot_gradient_flow_errors(results, err, pattern):
-    with pytest.raises(err, match=pattern):
-        plotting.plot_gradient_flow(results)
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_matches_torch_autograd_through_the_steps(float64, kind):
+    """norms[k] = ||dL/dh_{T-k}|| from torch's autograd over a loop of its cell, L = sum(h_T * G)."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ref = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}[kind](F, H).double()
+    cell = {"rnn": mdl.RNNCell, "lstm": mdl.LSTMCell, "gru": mdl.GRUCell}[kind](F, H)
+    rnn = interop.load_torch_weights(mdl.RNN(cell), ref)
+    rng = np.random.default_rng(9)
+    x, G = rng.standard_normal((B, T, F)), rng.standard_normal((B, H))
+    h = c = torch.zeros(B, H, dtype=torch.float64)
+    states = []
+    for t in range(T):
+        xt = torch.from_numpy(x[:, t])
+        if kind == "lstm":
+            h, c = ref(xt, (h, c))
+        else:
+            h = ref(xt, h)
+        h.retain_grad()
+        states.append(h)  # states[t] is the state after t + 1 steps
+    (h * torch.from_numpy(G)).sum().backward()
+    expected = [np.linalg.norm(states[T - 1 - k].grad.numpy()) for k in range(T)]
+    np.testing.assert_allclose(diagnostics.gradient_flow(rnn, x, G), expected, rtol=1e-10)

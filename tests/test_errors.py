@@ -312,8 +312,8 @@ CASES = [
         TypeError,
         r"dtype: expected float32 or float64, got float16",
     ),
-    ("seed_negative", lambda: mdl.set_seed(-1), ValueError, r"set_seed: expected a non-negative int seed, got -1"),
-    ("seed_float", lambda: mdl.set_seed(1.5), TypeError, r"set_seed: expected a non-negative int seed, got 1\.5"),
+    ("seed_negative", lambda: mdl.set_seed(-1), ValueError, r"set_seed: seed must be a non-negative int, got -1"),
+    ("seed_float", lambda: mdl.set_seed(1.5), TypeError, r"set_seed: seed must be a non-negative int, got 1\.5"),
     (
         "parameter_int",
         lambda: mdl.Parameter(np.arange(3), "w"),

@@ -1,4 +1,5 @@
-"""minidl.init: initializers (golden draws, fans, orthogonality), layer arguments, configs."""
+"""minidl.init: initializers (golden draws, fans, orthogonality, PyTorch's torch.nn.init),
+layer arguments, configs."""
 
 import json
 import math
@@ -53,6 +54,40 @@ def test_bounds_and_spread_on_large_draws():
     assert np.abs(w).max() <= limit and np.abs(w).max() > 0.99 * limit
     assert w.std() == pytest.approx(limit / math.sqrt(3), rel=0.02)
     assert init.he_normal((400, 300), np.float64, _gen()).std() == pytest.approx(math.sqrt(2 / 400), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (init.glorot_uniform, lambda t, w: t.nn.init.xavier_uniform_(w)),
+        (init.glorot_normal, lambda t, w: t.nn.init.xavier_normal_(w)),
+        (init.he_uniform, lambda t, w: t.nn.init.kaiming_uniform_(w, nonlinearity="relu")),
+        (init.he_normal, lambda t, w: t.nn.init.kaiming_normal_(w, nonlinearity="relu")),
+        (init.GlorotUniform(gain=2.0), lambda t, w: t.nn.init.xavier_uniform_(w, gain=2.0)),
+    ],
+    ids=["glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "glorot_uniform-gain2"],
+)
+def test_fan_scaled_initializers_match_torch_nn_init(ours, theirs):
+    """torch's distribution: our (in, out) kernel is torch's (out, in) weight transposed."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    mine = ours((300, 200), np.float64, _gen())
+    ref = theirs(torch, torch.empty(200, 300, dtype=torch.float64)).numpy().T
+    assert mine.std() == pytest.approx(ref.std(), rel=0.02)  # 60,000 draws: 0.3 % standard error
+    if "Uniform" in type(ours).__name__:  # the same bound
+        assert np.abs(mine).max() == pytest.approx(np.abs(ref).max(), rel=0.001)
+
+
+def test_orthogonal_matches_torch_nn_init():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    for shape in ((5, 3), (3, 5)):
+        q = init.orthogonal(shape, np.float64, _gen())
+        r = torch.nn.init.orthogonal_(torch.empty(shape[::-1], dtype=torch.float64)).numpy().T
+        small = min(shape)  # both orthonormal along the shorter side
+        gram = (lambda w: w.T @ w) if shape[0] >= shape[1] else (lambda w: w @ w.T)
+        np.testing.assert_allclose(gram(q), np.eye(small), atol=1e-12)
+        np.testing.assert_allclose(gram(r), np.eye(small), atol=1e-12)
 
 
 def test_dtype_and_generator_defaults():
@@ -154,7 +189,7 @@ def test_user_initializer_subclass_is_saved_by_class_name():
 
 
 # ---- layer arguments ---------------------------------------------------------------
-def test_default_construction_draws_exactly_as_api_md():
+def test_default_construction_draws_the_pytorch_default_exactly():
     mdl.set_seed(11)
     cell = mdl.LSTMCell(3, 4)
     dense = mdl.Dense(4, 2)

@@ -141,7 +141,7 @@ def test_cell_module_keys_are_found_for_layer_zero():
         (lambda t: interop.from_torch({**t, "weight_hr_l0": t["weight_ih_l0"]}), ValueError, r"proj_size"),
         (lambda t: interop.from_torch({**t, "weight_hh_l0": np.zeros((8, 4))}), ValueError, r"has 2 gate blocks"),
         (lambda t: interop.from_torch(t, "conv"), ValueError, r"unknown kind 'conv'; expected one of"),
-        (lambda t: interop.from_torch(t, layer_index=-1), ValueError, r"layer_index must be an int >= 0 or None"),
+        (lambda t: interop.from_torch(t, layer_index=-1), ValueError, r"from_torch: layer_index must be >= 0, got -1"),
         (lambda t: interop.from_torch(mdl.LSTMCell(3, 4)), TypeError, r"got the minidl LSTMCell .*use to_torch"),
         (lambda t: interop.from_torch([1, 2]), TypeError, r"expected a PyTorch module or its state_dict\(\), got list"),
         (lambda t: interop.from_torch({**t, "weight_ih_l0": np.full((16, 3), "a")}), TypeError,

@@ -1,4 +1,5 @@
-"""minidl.plotting: real PNG files, headless, matplotlib imported only when plotting."""
+"""minidl.plotting: real PNG files, headless, matplotlib imported only when plotting; every plot
+function, plot_gradient_flow included, and their bad inputs."""
 
 import os
 import re
@@ -98,7 +99,7 @@ def test_plot_forecast(tmp_path):
     [
         (lambda: plotting.plot_history([1, 2]), TypeError, "plot_history: history must be a History or a dict of lists, got list"),
         (lambda: plotting.plot_history({}), ValueError, "plot_history: history has no values to plot"),
-        (lambda: plotting.plot_history({"loss": ["a"]}), TypeError, "history['loss'] must be a list of numbers"),
+        (lambda: plotting.plot_history({"loss": ["a"]}), TypeError, "history['loss'] must be a real numeric array"),
         (lambda: plotting.plot_predictions(np.zeros(3), np.zeros(4)), ValueError, "same shape, got (3,) and (4,)"),
         (lambda: plotting.plot_predictions(np.zeros((2, 2, 2)), np.zeros((2, 2, 2))), ValueError, "shape (n,) or (n, F)"),
         (lambda: plotting.plot_forecast(np.zeros((3, 2)), np.zeros(3)), ValueError, "truth has 2 feature(s) but forecast has 1"),
@@ -109,3 +110,33 @@ def test_plot_forecast(tmp_path):
 def test_plot_bad_inputs(call, err, text):
     with pytest.raises(err, match=re.escape(text)):
         call()
+
+
+# ---- plot_gradient_flow ------------------------------------------------------------------
+def test_plot_gradient_flow(tmp_path):
+    results = {"tanh": np.array([1.0, 0.5, 0.25, 0.0]), "lstm": [1.0, 0.9, 0.8]}
+    path = tmp_path / "flow.png"
+    fig = plotting.plot_gradient_flow(results, path=path, title="flow")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert [line.get_label() for line in ax.get_lines()] == ["tanh", "lstm"]
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), [0, 1, 2])  # the zero is left out
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), [1.0, 0.9, 0.8])
+    assert fig.get_suptitle() == "flow"
+    assert len(plotting.plot_gradient_flow(np.array([1.0, 0.1])).axes[0].get_lines()) == 1
+
+
+@pytest.mark.parametrize(
+    "results, err, pattern",
+    [
+        ({}, ValueError, r"plot_gradient_flow: results is empty"),
+        ({"a": [[1.0, 2.0]]}, ValueError, r"results\['a'\] must be a non-empty 1-D array, got shape \(1, 2\)"),
+        ({"a": [1.0, -1.0]}, ValueError, r"must hold finite norms >= 0"),
+        ({"a": ["x"]}, TypeError, r"results\['a'\] must be a real numeric array"),
+    ],
+)
+def test_plot_gradient_flow_errors(results, err, pattern):
+    with pytest.raises(err, match=pattern):
+        plotting.plot_gradient_flow(results)

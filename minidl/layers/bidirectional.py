@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import as_float_array, fmt_shape, one_of
+from .._checks import as_float_array, fmt_shape, grad_shape, one_of
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
 from .rnn import RNN
@@ -53,24 +53,9 @@ class Bidirectional(Layer):
 
     def __init__(self, rnn, merge_mode="concat"):
         super().__init__()
-        if isinstance(rnn, type):
-            raise TypeError(f"Bidirectional: rnn must be an RNN instance, got the class {rnn.__name__}")
-        if not isinstance(rnn, RNN):
-            raise TypeError(
-                f"Bidirectional: rnn must be an RNN (e.g. RNN(LSTMCell(F, H))), got {type(rnn).__name__}"
-            )
-        if rnn.stateful:
-            raise ValueError(
-                "Bidirectional: a stateful RNN is not supported (each forward runs both directions over the "
-                f"whole sequence from zeros), got {rnn!r}; build the RNN with stateful=False"
-            )
+        self.forward_layer = _non_stateful_rnn(rnn)
         self.merge_mode = one_of(merge_mode, _MERGE_MODES, "merge_mode", "Bidirectional")
-        cell = rnn.cell
-        backward_cell = type(cell).from_config(cell.get_config())
-        if backward_cell.parameters() and backward_cell.dtype != cell.dtype:
-            backward_cell.astype(cell.dtype)
-        self.forward_layer = rnn
-        self.backward_layer = RNN(backward_cell, return_sequences=rnn.return_sequences)
+        self.backward_layer = RNN(_fresh_copy(rnn.cell), return_sequences=rnn.return_sequences)
         self._outputs = None
         self._out_shape = None
 
@@ -142,11 +127,7 @@ class Bidirectional(Layer):
         if self._out_shape is None:
             raise self._missing_forward()
         H = self.forward_layer.cell.hidden_size
-        g = as_float_array(grad_out, "grad_out", self, self.forward_layer.cell.dtype)
-        if g.shape != self._out_shape:
-            raise ValueError(
-                f"{self!r}: expected grad_out of shape {fmt_shape(self._out_shape)}, got {fmt_shape(g.shape)}"
-            )
+        g = grad_shape(grad_out, self._out_shape, self, self.forward_layer.cell.dtype)
         if self.merge_mode == "concat":
             gf, gb = g[..., :H], g[..., H:]
         elif self.merge_mode == "sum":
@@ -159,3 +140,25 @@ class Bidirectional(Layer):
         if self.return_sequences:
             gb = gb[:, ::-1]
         return self.forward_layer.backward(gf) + self.backward_layer.backward(gb)[:, ::-1]
+
+
+def _non_stateful_rnn(rnn):
+    """``rnn``, or a clear error unless it is a non-stateful ``RNN`` instance."""
+    if isinstance(rnn, type):
+        raise TypeError(f"Bidirectional: rnn must be an RNN instance, got the class {rnn.__name__}")
+    if not isinstance(rnn, RNN):
+        raise TypeError(f"Bidirectional: rnn must be an RNN (e.g. RNN(LSTMCell(F, H))), got {type(rnn).__name__}")
+    if rnn.stateful:
+        raise ValueError(
+            "Bidirectional: a stateful RNN is not supported (each forward runs both directions over the "
+            f"whole sequence from zeros), got {rnn!r}; build the RNN with stateful=False"
+        )
+    return rnn
+
+
+def _fresh_copy(cell):
+    """A new cell of ``cell``'s class and config, with its own initial weights, in ``cell``'s dtype."""
+    copy = type(cell).from_config(cell.get_config())
+    if copy.parameters() and copy.dtype != cell.dtype:
+        copy.astype(cell.dtype)
+    return copy

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .. import init as _init
-from .._checks import as_float_array, check_last_dim, positive_int
+from .._checks import as_float_array, check_last_dim, flag, grad_shape, positive_int
 from .._grad_mode import is_grad_enabled
 from .layer import Layer
 
@@ -32,15 +32,15 @@ class Dense(Layer):
         super().__init__()
         self.in_features = positive_int(in_features, "in_features", "Dense")
         self.out_features = positive_int(out_features, "out_features", "Dense")
-        if not isinstance(bias, bool):
-            raise TypeError(f"Dense: bias must be a bool, got {bias!r}")
+        use_bias = flag(bias, "bias", "Dense")
         self.kernel_initializer = _init.get(kernel_initializer, "Dense", "kernel_initializer")
         self.bias_initializer = _init.get(bias_initializer, "Dense", "bias_initializer")
-        bound = 1.0 / np.sqrt(self.in_features)
-        self.kernel = _init.make_weight(self, "kernel", (self.in_features, self.out_features),
-                                        self.kernel_initializer, bound=bound)
-        self.bias = _init.make_weight(self, "bias", (self.out_features,), self.bias_initializer,
-                                      bound=bound) if bias else None
+        bound = 1.0 / np.sqrt(self.in_features)  # the default U(-bound, bound) of PyTorch
+        shape = (self.in_features, self.out_features)
+        self.kernel = _init.make_weight(self, "kernel", shape, self.kernel_initializer, bound=bound)
+        self.bias = None
+        if use_bias:
+            self.bias = _init.make_weight(self, "bias", (self.out_features,), self.bias_initializer, bound=bound)
         self._x = None
 
     def get_config(self):
@@ -69,10 +69,7 @@ class Dense(Layer):
         if self._x is None:
             raise self._missing_forward()
         x = self._x
-        g = as_float_array(grad_out, "grad_out", self, self.kernel.data.dtype)
-        expected = x.shape[:-1] + (self.out_features,)
-        if g.shape != expected:
-            raise ValueError(f"{self!r}: expected grad_out of shape {expected}, got {g.shape}")
+        g = grad_shape(grad_out, x.shape[:-1] + (self.out_features,), self, self.kernel.data.dtype)
         g2 = g.reshape(-1, self.out_features)
         self.kernel.grad += x.reshape(-1, self.in_features).T @ g2
         if self.bias is not None:

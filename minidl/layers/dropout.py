@@ -1,10 +1,8 @@
 """Dropout: zero random units during training (inverted dropout)."""
 
-import numbers
-
 import numpy as np
 
-from .._checks import as_float_array, fmt_shape
+from .._checks import as_real_array, finite_number, fmt_shape, grad_shape
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._random import get_rng
@@ -37,14 +35,10 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(f"Dropout: p must be a real number in [0, 1), got {p!r} ({type(p).__name__})")
-        p = float(p)
-        if not 0.0 <= p < 1.0:  # also rejects NaN
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = p
-        self._mask = None
-        self._shape = None
+        self.p = finite_number(p, "p", "Dropout")
+        if not 0.0 <= self.p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {self.p}")
+        self._mask = self._shape = None
 
     def get_config(self):
         return {"p": self.p}
@@ -57,32 +51,25 @@ class Dropout(Layer):
         return get_rng().random(shape) >= self.p
 
     def forward(self, x):
-        if not (isinstance(x, np.ndarray) and x.dtype.kind == "f"):
-            x = as_float_array(x, "input", self, get_default_dtype())
-        if not self.training or self.p == 0.0:
-            self._mask, self._shape = None, (x.shape if is_grad_enabled() else None)
-            return x
-        keep = np.asarray(self.sample_mask(x.shape))
-        if keep.shape != x.shape or keep.dtype != np.bool_:
-            raise ValueError(
-                f"{self!r}: sample_mask must return a bool array of shape {fmt_shape(x.shape)}, "
-                f"got {keep.dtype} {fmt_shape(keep.shape)}"
-            )
-        mask = keep * x.dtype.type(1.0 / (1.0 - self.p))
+        x = as_real_array(x, "input", self, get_default_dtype())
+        mask = None
+        if self.training and self.p > 0.0:
+            keep = np.asarray(self.sample_mask(x.shape))
+            if keep.shape != x.shape or keep.dtype != np.bool_:
+                raise ValueError(
+                    f"{self!r}: sample_mask must return a bool array of shape {fmt_shape(x.shape)}, "
+                    f"got {keep.dtype} {fmt_shape(keep.shape)}"
+                )
+            mask = keep * x.dtype.type(1.0 / (1.0 - self.p))  # m = (u >= p) / (1 - p)
         if is_grad_enabled():
-            self._mask, self._shape = mask, x.shape
+            self._mask, self._shape, self._x_dtype = mask, x.shape, x.dtype
         else:
-            self._mask, self._shape = None, None
-        return x * mask
+            self._mask = self._shape = None
+        # The identity returns x itself (as PyTorch does): backward reads only its shape.
+        return x if mask is None else x * mask
 
     def backward(self, grad_out):
         if self._shape is None:
             raise self._missing_forward()
-        g = grad_out
-        if not (isinstance(g, np.ndarray) and g.dtype.kind == "f"):
-            g = as_float_array(g, "grad_out", self, get_default_dtype())
-        if g.shape != self._shape:
-            raise ValueError(
-                f"{self!r}: expected grad_out of shape {fmt_shape(self._shape)}, got {fmt_shape(g.shape)}"
-            )
+        g = grad_shape(grad_out, self._shape, self, self._x_dtype)
         return g if self._mask is None else g * self._mask

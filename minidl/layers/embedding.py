@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import fmt_shape, positive_int
+from .._checks import fmt_shape, grad_shape, positive_int
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._random import get_rng
@@ -63,15 +63,8 @@ class Embedding(Layer):
         index = self._index
         if index is None:
             raise self._missing_forward()
-        dtype = self.embeddings.data.dtype
-        g = np.asarray(grad_out)
-        if g.dtype.kind not in "biuf":
-            raise TypeError(f"{self!r}: grad_out must be a real numeric array, got dtype {g.dtype}")
-        expected = index.shape + (self.embedding_dim,)
-        if g.shape != expected:
-            raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}")
-        rows = g.reshape(-1, self.embedding_dim).astype(dtype, copy=False)
-        _scatter_add_rows(self.embeddings.grad, index.reshape(-1), rows)
+        g = grad_shape(grad_out, index.shape + (self.embedding_dim,), self, self.embeddings.data.dtype)
+        _scatter_add_rows(self.embeddings.grad, index.reshape(-1), g.reshape(-1, self.embedding_dim))
         return None
 
     def _check_indices(self, x):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import as_float_array, check_last_dim, finite_number, fmt_shape, positive_int
+from .._checks import as_float_array, check_last_dim, finite_number, grad_shape, positive_int
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from ..parameter import Parameter
@@ -37,14 +37,7 @@ class LayerNorm(Layer):
 
     def __init__(self, normalized_shape, eps=1e-5):
         super().__init__()
-        if isinstance(normalized_shape, (tuple, list)):
-            if len(normalized_shape) != 1:
-                raise ValueError(
-                    "LayerNorm: normalized_shape must be an int or a one-element tuple (normalization is over "
-                    f"the last axis only), got {tuple(normalized_shape)!r}"
-                )
-            normalized_shape = normalized_shape[0]
-        self.normalized_shape = positive_int(normalized_shape, "normalized_shape", "LayerNorm")
+        self.normalized_shape = positive_int(_last_axis(normalized_shape), "normalized_shape", "LayerNorm")
         self.eps = finite_number(eps, "eps", "LayerNorm", minimum=0.0, min_open=True)
         F, dtype = self.normalized_shape, get_default_dtype()
         self.gamma = Parameter(np.ones(F, dtype), "gamma")
@@ -58,9 +51,8 @@ class LayerNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x):
-        owner = self
-        x = as_float_array(x, "input", owner, self.gamma.data.dtype)
-        check_last_dim(x, self.normalized_shape, "input", owner)
+        x = as_float_array(x, "input", self, self.gamma.data.dtype)
+        check_last_dim(x, self.normalized_shape, "input", self)
         xc = x - x.mean(axis=-1, keepdims=True)
         var = np.mean(xc * xc, axis=-1, keepdims=True)
         r = 1.0 / np.sqrt(var + self.eps)
@@ -72,9 +64,7 @@ class LayerNorm(Layer):
         if self._saved is None:
             raise self._missing_forward()
         xhat, r = self._saved
-        g = as_float_array(grad_out, "grad_out", self, self.gamma.data.dtype)
-        if g.shape != xhat.shape:
-            raise ValueError(f"{self!r}: expected grad_out of shape {fmt_shape(xhat.shape)}, got {fmt_shape(g.shape)}")
+        g = grad_shape(grad_out, xhat.shape, self, self.gamma.data.dtype)
         F = self.normalized_shape
         g2, xhat2 = g.reshape(-1, F), xhat.reshape(-1, F)
         self.gamma.grad += np.einsum("nf,nf->f", g2, xhat2)
@@ -85,3 +75,15 @@ class LayerNorm(Layer):
             - dxhat.mean(axis=-1, keepdims=True)
             - xhat * np.mean(dxhat * xhat, axis=-1, keepdims=True)
         )
+
+
+def _last_axis(normalized_shape):
+    """``F`` from ``F`` or ``(F,)`` (PyTorch accepts both); a longer tuple is a ``ValueError``."""
+    if not isinstance(normalized_shape, (tuple, list)):
+        return normalized_shape
+    if len(normalized_shape) != 1:
+        raise ValueError(
+            "LayerNorm: normalized_shape must be an int or a one-element tuple (normalization is over "
+            f"the last axis only), got {tuple(normalized_shape)!r}"
+        )
+    return normalized_shape[0]

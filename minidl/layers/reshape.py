@@ -3,24 +3,10 @@
 import math
 import numbers
 
-import numpy as np
-
-from .._checks import fmt_shape
+from .._checks import as_real_array, fmt_shape, grad_shape
+from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .layer import Layer
-
-
-def _as_numeric(x, owner):
-    """``x`` as an ndarray of at least one axis (the batch axis); dtype kept (indices stay integers)."""
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError) as err:
-        raise TypeError(f"{owner}: input must be a numeric array, got {type(x).__name__} ({err})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: input must be a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim == 0:
-        raise ValueError(f"{owner}: input must have a batch axis, got a scalar (shape ())")
-    return arr
 
 
 class _Reshaping(Layer):
@@ -34,10 +20,14 @@ class _Reshaping(Layer):
         raise NotImplementedError
 
     def forward(self, x):
-        x = _as_numeric(x, self)
+        x = as_real_array(x, "input", self)  # dtype kept: indices stay integers
+        if x.ndim == 0:
+            raise ValueError(f"{self}: input must have a batch axis, got a scalar (shape ())")
         y = x.reshape((x.shape[0],) + self._target(x.shape[1:]))
         self._in_shape, self._out_shape = (x.shape, y.shape) if is_grad_enabled() else (None, None)
         self._integer_input = x.dtype.kind in "biu"
+        # the gradient of a float input in its dtype; of integers (fed to a Dense, say) in the default one
+        self._grad_dtype = get_default_dtype() if self._integer_input else x.dtype
         return y
 
     def backward(self, grad_out):
@@ -45,12 +35,7 @@ class _Reshaping(Layer):
             raise self._missing_forward()
         if grad_out is None and self._integer_input:
             return None  # indices (e.g. reshaped before an Embedding) have no gradient
-        g = np.asarray(grad_out)
-        if g.shape != self._out_shape:
-            raise ValueError(
-                f"{self!r}: expected grad_out of shape {fmt_shape(self._out_shape)}, got {fmt_shape(g.shape)}"
-            )
-        return g.reshape(self._in_shape)
+        return grad_shape(grad_out, self._out_shape, self, self._grad_dtype).reshape(self._in_shape)
 
 
 class Flatten(_Reshaping):

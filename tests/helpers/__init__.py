@@ -1,0 +1,77 @@
+"""Helpers shared by the test modules, one module per concern; import them from here
+(``from tests.helpers import numeric_grad``)."""
+
+from .losses import numeric_grad, assert_masked_loss, assert_loss_matches_torch
+from .optim import make_params, grad_at, run, edited_state, assert_load_rejected
+from .files import FIRED, Trap
+from .training import (
+    assert_fit_is_one_manual_step,
+    small_rnn_model,
+    random_sequences,
+    adam_trainer,
+)
+from .cells import (
+    CELL_KINDS,
+    make_cell,
+    random_state,
+    with_step_loop,
+    scalar_sigmoid,
+    column,
+    scalar_sequences,
+    run_with_random_weights,
+    X_GOLDEN,
+    constant_weights,
+    assert_golden,
+    assert_default_init,
+    relative_error,
+    torch_pair,
+    torch_errors,
+    record_torch_errors,
+    report_torch_errors,
+    GRADCHECK_SIZES,
+    TORCH_SIZES,
+    rnn_gradcheck,
+    steps_gradcheck,
+)
+from .layers import assert_output_edits_leave_gradients, assert_close_rel, warnings_as_errors
+
+__all__ = [
+    "numeric_grad",
+    "assert_masked_loss",
+    "assert_loss_matches_torch",
+    "make_params",
+    "grad_at",
+    "run",
+    "edited_state",
+    "assert_load_rejected",
+    "FIRED",
+    "Trap",
+    "assert_fit_is_one_manual_step",
+    "small_rnn_model",
+    "random_sequences",
+    "adam_trainer",
+    "CELL_KINDS",
+    "make_cell",
+    "random_state",
+    "with_step_loop",
+    "scalar_sigmoid",
+    "column",
+    "scalar_sequences",
+    "run_with_random_weights",
+    "X_GOLDEN",
+    "constant_weights",
+    "assert_golden",
+    "assert_default_init",
+    "relative_error",
+    "torch_pair",
+    "torch_errors",
+    "record_torch_errors",
+    "report_torch_errors",
+    "GRADCHECK_SIZES",
+    "TORCH_SIZES",
+    "rnn_gradcheck",
+    "steps_gradcheck",
+    "assert_output_edits_leave_gradients",
+    "assert_close_rel",
+    "warnings_as_errors",
+]
