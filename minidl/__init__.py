@@ -4,16 +4,14 @@ from ._dtype import get_default_dtype, set_default_dtype
 from ._grad_mode import is_grad_enabled, no_grad
 from ._random import set_seed
 from . import diagnostics, init, interop  # modules: mdl.init.orthogonal, mdl.interop.from_torch(...)
-from .clipping import ClipByGlobalNorm, ClipByValue, GradientClipper
 from .gradcheck import gradcheck
 from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, Sigmoid, Tanh
 from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Reshape
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
 from .model import Sequential
-from .optimizers import SGD, Adam, AdamW, Optimizer
-from .optimizers_extra import Adagrad, RMSprop
+from .optim import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, ClipByValue, GradientClipper, Optimizer, RMSprop
+from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
 from .parameter import Parameter
-from .schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
 from .serialization import load_model
 from .training import (
     Callback,

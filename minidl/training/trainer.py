@@ -10,7 +10,7 @@ import numpy as np
 from .._checks import as_float_array, fmt_shape, positive_int
 from .._grad_mode import no_grad
 from .._random import get_rng
-from ..clipping import total_grad_norm
+from ..optim.clipping import total_grad_norm
 from ..layers.layer import Layer
 from .callbacks import CallbackList
 from .checkpoint import load_checkpoint, save_checkpoint

@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from ._checks import finite_number
-from .optimizers import parameter_list
+from .._checks import finite_number
+from .optimizer import parameter_list
 
 
 def total_grad_norm(params):

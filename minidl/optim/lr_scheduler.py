@@ -30,9 +30,9 @@ import math
 import numbers
 from collections.abc import Mapping
 
-from ._checks import finite_number, positive_int
-from .optimizers import Optimizer, _check_keys
-from .training.callbacks import Callback
+from .._checks import finite_number, positive_int
+from .optimizer import Optimizer, _check_keys
+from ..training.callbacks import Callback
 
 
 class LRScheduler(Callback):

@@ -9,8 +9,8 @@ shared L2 weight decay ``_l2_grad``). They are re-exported at the top level:
 
 import numpy as np
 
-from ._checks import finite_number
-from .optimizers import Optimizer, _flag
+from .._checks import finite_number
+from .optimizer import Optimizer, _flag
 
 
 class RMSprop(Optimizer):

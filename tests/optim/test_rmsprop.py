@@ -10,8 +10,8 @@ import pytest
 import minidl as mdl
 from tests.helpers import assert_load_rejected, edited_state, grad_at, run
 from tests.helpers import make_params as _make_params
-from minidl.optimizers import Adam, AdamW
-from minidl.optimizers_extra import Adagrad, RMSprop
+from minidl.optim.optimizer import Adam, AdamW
+from minidl.optim.rmsprop import Adagrad, RMSprop
 
 # ---- helpers -------------------------------------------------------------------------
 

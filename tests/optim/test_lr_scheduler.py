@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from minidl.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
 from minidl.training.callbacks import Callback
 
 

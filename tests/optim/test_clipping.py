@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.clipping import total_grad_norm
+from minidl.optim.clipping import total_grad_norm
 
 
 def params_with_grads(*grads, dtype=np.float64):

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ._checks import finite_number, fmt_shape
-from .parameter import Parameter
+from .._checks import finite_number, fmt_shape
+from ..parameter import Parameter
 
 
 def parameter_list(params, owner, allow_empty=False, allow_single=False):

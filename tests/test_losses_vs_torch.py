@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss
-from minidl.optimizers import SGD, AdamW
-from minidl.optimizers_extra import Adagrad, RMSprop
+from minidl.optim.optimizer import SGD, AdamW
+from minidl.optim.rmsprop import Adagrad, RMSprop
 from minidl.parameter import Parameter
-from minidl.schedules import CosineAnnealingLR, ExponentialLR, StepLR
+from minidl.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, StepLR
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
