@@ -10,7 +10,7 @@ from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Resha
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
 from .model import Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, ClipByValue, GradientClipper, Optimizer, RMSprop
-from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from .parameter import Parameter
 from .serialization import load_model
 from .training import (
@@ -19,7 +19,6 @@ from .training import (
     EarlyStopping,
     History,
     ModelCheckpoint,
-    ReduceLROnPlateau,
     TBPTTTrainer,
 )
 

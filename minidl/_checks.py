@@ -160,3 +160,12 @@ def state_tuple(state, sizes, owner, dtype, batch=None, name="state"):
             raise ValueError(f"{owner}: expected {name}[{k}] of shape {fmt_shape(expected)}, got {fmt_shape(s.shape)}")
         arrays.append(s)
     return tuple(arrays)
+
+
+def same_keys(mapping, expected, what, owner, optional=()):
+    """Raise ``ValueError`` unless ``mapping`` has every key of ``expected`` and no key outside
+    ``expected`` and ``optional``, naming the missing and the unexpected ones."""
+    missing = sorted(set(expected) - set(mapping))
+    extra = sorted(map(str, set(mapping) - set(expected) - set(optional)))
+    if missing or extra:
+        raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")

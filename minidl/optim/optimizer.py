@@ -1,38 +1,49 @@
-"""Optimizers with ``torch.optim``'s update rules, updating ``Parameter.data`` in place.
+"""The optimizer base: hyperparameters in ``defaults``, one state dict per parameter, generic saving.
 
-An optimizer is built on a list of parameters (``model.parameters()``) and keeps
-its per-parameter state (momentum buffers, moment estimates) in ``self.state``,
-a dict keyed by the ``Parameter`` object itself. ``state_dict()`` refers to a
-parameter by its index in that list and holds only numpy arrays and JSON-able
-scalars, so it can be saved as ``.npz`` + JSON (never pickle)::
+An optimizer is built on a list of parameters (``model.parameters()``). A subclass
+passes its hyperparameters to ``Optimizer.__init__``, which validates them with
+``check_defaults`` and keeps them in the dict ``self.defaults``, and implements
+``update(param, grad, state)``: the rule for one parameter, in place::
+
+    class SignSGD(Optimizer):
+        def __init__(self, params, lr=0.01):
+            super().__init__(params, lr=lr)
+
+        def update(self, param, grad, state):
+            param -= self.defaults["lr"] * np.sign(grad)
+
+``step()`` calls ``update`` for every parameter with its ``data`` (to change in place),
+its ``grad`` (to read) and its own ``state`` dict, empty at its first step, kept in
+``self.state`` keyed by the ``Parameter`` object. Floating state arrays stay in their
+parameter's dtype (they follow a ``Layer.astype``).
+
+``state_dict()`` holds the hyperparameters and a copy of every parameter's state
+(``state[i]`` for ``params[i]``), nothing but arrays, numbers, strings and None, so it
+saves as npz + JSON (never pickle)::
 
     {"type": "Adam",
      "config": {"lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
      "state": [{"step": 3, "exp_avg": ndarray, "exp_avg_sq": ndarray},   # params[0]
-               {}, ...]}                                                  # no step yet
+               {}, ...]}                                                  # not stepped yet
 
-New optimizers subclass ``Optimizer``: list their per-parameter state in
-``_state_arrays`` (arrays shaped like the parameter, always present once the
-parameter has stepped), ``_optional_arrays`` (present only in some
-configurations, e.g. a momentum buffer) and ``_state_ints`` (counters),
-implement ``_configure(**hyperparameters)`` (validate everything, then set),
-``get_config()`` and ``_update(p, state)``. The base class provides the shared
-pieces: ``_init_state`` (first-step state), ``_l2_grad`` (the gradient with L2
-weight decay added) and ``_scratch`` (reusable work arrays).
-More optimizers (RMSprop, Adagrad) are in ``optimizers_extra.py``.
+``load_state_dict`` validates the hyperparameters with ``check_defaults`` and checks
+each saved state against the one ``update`` builds at a first step (it runs ``update``
+once on a scratch copy of the parameter): the same keys, arrays of the same shape,
+ints where there are ints. Keys named in ``optional_state`` (buffers that ``update``
+adds by itself when they are missing) may be absent; present, they are arrays shaped
+like the parameter.
 
 One difference from PyTorch: ``zero_grad`` zeroes gradients instead of setting
 them to ``None``, so every parameter takes part in every ``step`` (a parameter
 without gradient still moves under momentum or Adam's moments).
 """
 
-import math
 import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from .._checks import finite_number, fmt_shape
+from .._checks import finite_number, flag, fmt_shape, non_negative_int, same_keys
 from ..parameter import Parameter
 
 
@@ -68,118 +79,105 @@ def parameter_list(params, owner, allow_empty=False, allow_single=False):
     return params
 
 
-def _flag(value, name, owner):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be a bool, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
 class Optimizer:
     """Base class of optimizers.
 
+    Subclass contract: pass the hyperparameters to ``super().__init__(params, lr=lr, ...)``
+    and implement ``update(param, grad, state)``; override ``check_defaults`` to validate
+    your own hyperparameters (call ``super().check_defaults`` first).
+
     Attributes:
         params: list of ``Parameter``, in the order given.
-        state: dict ``Parameter -> dict`` of per-parameter state, created at the first step.
-        lr: learning rate (float >= 0); may be changed between steps (schedulers).
+        defaults: dict of hyperparameters, ``lr`` first (numbers, bools, strings, None,
+            arrays, or tuples of these: everything in it is saved by ``state_dict``).
+        state: dict ``Parameter -> dict`` of per-parameter state, filled by ``update``.
+        lr: ``defaults["lr"]``, validated when set (schedules set it between steps).
+        optional_state: (class attribute) state keys a saved state may lack; see the module.
     """
 
-    _state_arrays = ()
-    _optional_arrays = ()
-    _state_ints = ()
+    optional_state = ()
 
-    def __init__(self, params):
+    def __init__(self, params, lr, **hyperparameters):
         self.params = parameter_list(params, type(self).__name__)
+        self.defaults = self._checked_defaults({"lr": lr, **hyperparameters})
         self.state = {}
-        self._work = {}
 
     @property
     def lr(self):
-        return self._lr
+        return self.defaults["lr"]
 
     @lr.setter
     def lr(self, value):
-        self._lr = finite_number(value, "lr", type(self).__name__, minimum=0.0)
+        self.defaults["lr"] = finite_number(value, "lr", type(self).__name__, minimum=0.0)
+
+    def check_defaults(self, defaults):
+        """Return the hyperparameters ``defaults`` validated, or raise ``TypeError``/``ValueError``.
+
+        Called by ``__init__`` and by ``load_state_dict`` (which changes nothing when it
+        raises). The base checks that ``lr`` is a finite number >= 0; a subclass checks
+        its own on the result and may normalize them (``Adam`` makes ``betas`` a tuple
+        of floats). Afterwards every value must be one that ``state_dict`` can save.
+        """
+        return {**defaults, "lr": finite_number(defaults["lr"], "lr", type(self).__name__, minimum=0.0)}
+
+    def _checked_defaults(self, defaults):
+        defaults = self.check_defaults(defaults)
+        for name, value in defaults.items():
+            _check_saveable(value, name, type(self).__name__)
+        return defaults
 
     # ---- the update --------------------------------------------------------------
+    def update(self, param, grad, state):
+        """Change ``param`` (an ndarray) in place from ``grad``; ``state`` is this parameter's dict."""
+        raise NotImplementedError(f"{type(self).__name__} must implement update(param, grad, state)")
+
     def step(self):
         """Update every parameter in place from its current ``grad``."""
         for p in self.params:
-            self._update(p, self._param_state(p))
+            state = self.state.setdefault(p, {})
+            for key, value in state.items():  # follow a parameter converted with Layer.astype
+                if isinstance(value, np.ndarray) and value.dtype != p.data.dtype and value.dtype.kind == "f":
+                    state[key] = value.astype(p.data.dtype)
+            self.update(p.data, p.grad, state)
 
     def zero_grad(self):
         """Set the gradient of every parameter to zero (in place)."""
         for p in self.params:
             p.zero_grad()
 
-    def _update(self, p, state):
-        raise NotImplementedError(f"{type(self).__name__} does not implement _update")
-
-    def _param_state(self, p):
-        state = self.state.get(p)
-        if state is None:
-            state = self.state[p] = {}
-        # Follow a parameter converted with Layer.astype after the optimizer was built.
-        for key in self._state_arrays + self._optional_arrays:
-            if key in state and state[key].dtype != p.data.dtype:
-                state[key] = state[key].astype(p.data.dtype)
-        return state
-
-    def _init_state(self, p, state, **fills):
-        """Fill an empty ``state`` at the first step: counters at 0, ``key=value`` arrays like ``p``."""
-        if not state:
-            state.update({key: 0 for key in self._state_ints})
-            state.update({key: np.full_like(p.data, value, order="C") for key, value in fills.items()})
-        return state
-
-    def _l2_grad(self, p):
-        """``p.grad + weight_decay * p`` (in scratch slot 0), or ``p.grad`` itself without decay."""
-        if self.weight_decay == 0.0:
-            return p.grad
-        decayed = self._scratch(p, 0)
-        np.multiply(p.data, self.weight_decay, out=decayed)
-        decayed += p.grad
-        return decayed
-
-    def _scratch(self, p, slot):
-        """A work array shaped like ``p`` in its dtype, shared by all parameters and steps (never saved)."""
-        key = (p.data.dtype, slot)
-        buf = self._work.get(key)
-        if buf is None or buf.size < p.data.size:
-            size = max(q.data.size for q in self.params if q.data.dtype == p.data.dtype)
-            buf = self._work[key] = np.empty(size, dtype=p.data.dtype)
-        return buf[: p.data.size].reshape(p.data.shape)
-
-    # ---- configuration and state ---------------------------------------------------
-    def _configure(self, **hyperparameters):
-        raise NotImplementedError(f"{type(self).__name__} does not implement _configure")
-
+    # ---- saving and loading ---------------------------------------------------------
     def get_config(self):
-        """Hyperparameters (without params) as JSON-able values."""
-        return {"lr": self.lr}
+        """The hyperparameters as JSON-able values (tuples as lists; arrays copied)."""
+        return {name: _plain(value) for name, value in self.defaults.items()}
 
     def state_dict(self):
-        """``{"type", "config", "state"}``: hyperparameters and a copy of the state of each parameter.
+        """``{"type", "config", "state"}``: the hyperparameters and a copy of each parameter's state.
 
         ``state[i]`` belongs to ``params[i]``; it is ``{}`` until that parameter's first step.
         """
+        owner = f"{type(self).__name__}.state_dict"
         state = []
-        for p in self.params:
+        for i, p in enumerate(self.params):
             own = self.state.get(p, {})
-            entry = {key: own[key].copy() for key in self._state_arrays + self._optional_arrays if key in own}
-            entry.update({key: int(own[key]) for key in self._state_ints if key in own})
-            state.append(entry)
+            for key, value in own.items():
+                if not isinstance(value, (np.ndarray, np.bool_, numbers.Real)):
+                    raise TypeError(
+                        f"{owner}: state[{i}][{key!r}] is a {type(value).__name__}; an optimizer's state "
+                        "can hold only arrays and numbers"
+                    )
+            state.append({key: _plain(value) for key, value in own.items()})
         return {"type": type(self).__name__, "config": self.get_config(), "state": state}
 
     def load_state_dict(self, state_dict):
         """Restore hyperparameters and state from ``state_dict()`` output (arrays are copied).
 
         The parameters must be the same number, order and shapes as when it was saved;
-        anything else is a ``ValueError`` and leaves the optimizer unchanged.
+        anything else is a ``ValueError`` or ``TypeError`` and leaves the optimizer unchanged.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{owner}: expected a mapping, got {type(state_dict).__name__}")
-        _check_keys(state_dict, {"type", "config", "state"}, "state_dict", owner)
+        same_keys(state_dict, {"type", "config", "state"}, "state_dict", owner)
         if state_dict["type"] != type(self).__name__:
             raise ValueError(
                 f"{owner}: the state is for a {state_dict['type']!r} optimizer, not {type(self).__name__!r}"
@@ -187,7 +185,7 @@ class Optimizer:
         config = state_dict["config"]
         if not isinstance(config, Mapping):
             raise TypeError(f"{owner}: 'config' must be a mapping, got {type(config).__name__}")
-        _check_keys(config, set(self.get_config()), "config", owner)
+        same_keys(config, self.defaults, "config", owner)
         entries = state_dict["state"]
         if not isinstance(entries, (list, tuple)):
             raise TypeError(f"{owner}: 'state' must be a list, got {type(entries).__name__}")
@@ -195,193 +193,81 @@ class Optimizer:
             raise ValueError(
                 f"{owner}: 'state' has {len(entries)} entries but the optimizer has {len(self.params)} parameters"
             )
-        new_state = {p: self._load_entry(i, p, entry, owner) for i, (p, entry) in enumerate(zip(self.params, entries))}
-        # _configure validates every value before setting any; only then is the state replaced.
-        self._configure(**config)
-        self.state = new_state
+        defaults = self._checked_defaults({name: config[name] for name in self.defaults})
+        state = {p: self._loaded_state(i, p, entry, defaults, owner)
+                 for i, (p, entry) in enumerate(zip(self.params, entries))}
+        self.defaults, self.state = defaults, state
 
-    def _load_entry(self, i, p, entry, owner):
+    def _loaded_state(self, i, p, entry, defaults, owner):
+        """``entry`` (the saved state of ``params[i]``) checked against a first step's state, copied."""
         if not isinstance(entry, Mapping):
             raise TypeError(f"{owner}: state[{i}] must be a mapping, got {type(entry).__name__}")
         if not entry:
             return {}
-        _check_keys(
-            entry, set(self._state_arrays) | set(self._state_ints), f"state[{i}]", owner,
-            optional=set(self._optional_arrays),
-        )
-        out = {}
-        for key in self._state_arrays + tuple(k for k in self._optional_arrays if k in entry):
-            value = np.asarray(entry[key])
-            if value.dtype.kind not in "biuf":
-                raise TypeError(f"{owner}: state[{i}][{key!r}] must be a real array, got dtype {value.dtype}")
-            if value.shape != p.data.shape:
-                raise ValueError(
-                    f"{owner}: state[{i}][{key!r}] has shape {fmt_shape(value.shape)}, but params[{i}] "
-                    f"({p.name!r}) has shape {fmt_shape(p.data.shape)}"
-                )
-            out[key] = np.array(value, dtype=p.data.dtype, order="C", copy=True)
-        for key in self._state_ints:
-            value = entry[key]
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{owner}: state[{i}][{key!r}] must be an int, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{owner}: state[{i}][{key!r}] must be >= 0, got {value}")
-            out[key] = int(value)
-        return out
+        first = self._first_state(p, defaults)
+        optional = set(self.optional_state)
+        same_keys(entry, set(first) - optional, f"state[{i}]", owner, optional=optional | set(first))
+        # an optional buffer the first step did not make is an array shaped like the parameter
+        return {key: _restored(value, first.get(key, p.data), f"state[{i}][{key!r}]", i, p, owner)
+                for key, value in entry.items()}
+
+    def _first_state(self, p, defaults):
+        """The state ``update`` gives ``p`` at its first step under ``defaults`` (on scratch copies)."""
+        state, kept = {}, self.defaults
+        self.defaults = defaults
+        try:
+            with np.errstate(all="ignore"):
+                self.update(p.data.copy(), np.zeros_like(p.grad), state)
+        finally:
+            self.defaults = kept
+        return state
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({len(self.params)} parameters, {args})"
 
 
-def _check_keys(mapping, expected, what, owner, optional=frozenset()):
-    missing = sorted(expected - set(mapping))
-    extra = sorted(map(str, set(mapping) - expected - optional))
-    if missing or extra:
-        raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")
+def _check_saveable(value, name, owner):
+    """Raise ``TypeError`` unless ``value`` is a number, bool, str, None, real array or a tuple/list of these."""
+    if isinstance(value, (tuple, list)):
+        for k, item in enumerate(value):
+            _check_saveable(item, f"{name}[{k}]", owner)
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{owner}: {name} must be a real array, got dtype {value.dtype}")
+    elif not (value is None or isinstance(value, (numbers.Real, str))):
+        raise TypeError(
+            f"{owner}: {name} must be a number, bool, str, None, array or a tuple of these (to be saved), "
+            f"got {type(value).__name__}"
+        )
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
-
-    Per parameter ``p`` with gradient ``g`` (as ``torch.optim.SGD`` with ``dampening=0``)::
-
-        g = g + weight_decay * p                     # if weight_decay != 0
-        if momentum != 0:
-            b = g            at the first step       # momentum buffer
-            b = momentum * b + g   afterwards
-            g = g + momentum * b   if nesterov else  b
-        p = p - lr * g
-
-    Args:
-        params: iterable of ``Parameter``.
-        lr: learning rate, >= 0 (required).
-        momentum: >= 0. nesterov: bool, needs momentum > 0. weight_decay: >= 0.
-    """
-
-    _state_arrays = ("momentum_buffer",)
-
-    def __init__(self, params, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-        super().__init__(params)
-        self._configure(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-
-    def _configure(self, lr, momentum, nesterov, weight_decay):
-        lr = finite_number(lr, "lr", "SGD", minimum=0.0)
-        momentum = finite_number(momentum, "momentum", "SGD", minimum=0.0)
-        nesterov = _flag(nesterov, "nesterov", "SGD")
-        weight_decay = finite_number(weight_decay, "weight_decay", "SGD", minimum=0.0)
-        if nesterov and momentum <= 0.0:
-            raise ValueError(f"SGD: nesterov=True requires momentum > 0, got momentum={momentum}")
-        self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
-
-    def get_config(self):
-        return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
-
-    def _update(self, p, state):
-        g = self._l2_grad(p)
-        if self.momentum != 0.0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, order="C", copy=True)
-            else:
-                buf *= self.momentum
-                buf += g
-            if self.nesterov:
-                ahead = self._scratch(p, 1)
-                np.multiply(buf, self.momentum, out=ahead)
-                ahead += g
-                g = ahead
-            else:
-                g = buf
-        delta = self._scratch(p, 1)  # may be g itself (nesterov): elementwise in place is safe
-        np.multiply(g, self.lr, out=delta)
-        p.data -= delta
+def _plain(value):
+    """A saveable copy of ``value``: arrays copied, numpy scalars as Python numbers, tuples as lists."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
-class Adam(Optimizer):
-    """Adam (Kingma & Ba) with bias correction and L2 weight decay, as ``torch.optim.Adam``.
-
-    Per parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
-
-        g = g + weight_decay * p                     # L2 on the gradient (AdamW decays p instead)
-        m = beta1 * m + (1 - beta1) * g              # computed as m += (1 - beta1) * (g - m)
-        v = beta2 * v + (1 - beta2) * g**2
-        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
-
-    ``m`` and ``v`` start at zero. Args: ``lr >= 0``, ``betas = (beta1, beta2)`` each in
-    ``[0, 1)``, ``eps >= 0``, ``weight_decay >= 0``.
-    """
-
-    _state_arrays = ("exp_avg", "exp_avg_sq")
-    _state_ints = ("step",)
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params)
-        self._configure(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-    def _configure(self, lr, betas, eps, weight_decay):
-        owner = type(self).__name__
-        lr = finite_number(lr, "lr", owner, minimum=0.0)
-        if isinstance(betas, (str, Mapping)) or not isinstance(betas, Iterable):
-            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
-        betas = tuple(betas)
-        if len(betas) != 2:
-            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {len(betas)} values {betas!r}")
-        betas = tuple(finite_number(b, f"betas[{i}]", owner, minimum=0.0) for i, b in enumerate(betas))
-        for i, b in enumerate(betas):
-            if b >= 1.0:
-                raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b}")
-        eps = finite_number(eps, "eps", owner, minimum=0.0)
-        weight_decay = finite_number(weight_decay, "weight_decay", owner, minimum=0.0)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-
-    def get_config(self):
-        return {"lr": self.lr, "betas": list(self.betas), "eps": self.eps, "weight_decay": self.weight_decay}
-
-    def _decay(self, p):
-        """Apply weight decay; return the gradient the moments see. Adam: L2 on the gradient."""
-        return self._l2_grad(p)
-
-    def _update(self, p, state):
-        beta1, beta2 = self.betas
-        self._init_state(p, state, exp_avg=0.0, exp_avg_sq=0.0)
-        state["step"] += 1
-        t = state["step"]
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        g = self._decay(p)
-        work = self._scratch(p, 1)
-        np.subtract(g, m, out=work)
-        work *= 1.0 - beta1
-        m += work
-        np.multiply(g, g, out=work)
-        work *= 1.0 - beta2
-        v *= beta2
-        v += work
-        step_size = self.lr / (1.0 - beta1**t)
-        np.sqrt(v, out=work)
-        work /= math.sqrt(1.0 - beta2**t)
-        work += self.eps
-        np.divide(m, work, out=work)
-        work *= step_size
-        p.data -= work
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``.
-
-    The same update as ``Adam`` with ``weight_decay = 0``, after the parameter itself
-    has been shrunk::
-
-        p = p * (1 - lr * weight_decay)              # decoupled: not part of g, m or v
-        (then Adam's step with the raw gradient g)
-
-    Args as ``Adam``; the default ``weight_decay`` is ``1e-2`` (torch's).
-    """
-
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-
-    def _decay(self, p):
-        if self.weight_decay != 0.0:
-            p.data *= 1.0 - self.lr * self.weight_decay
-        return p.grad
+def _restored(value, like, name, i, p, owner):
+    """``value`` loaded in place of ``like`` (what a first step made): of its kind, shape and dtype."""
+    if isinstance(like, np.ndarray):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{owner}: {name} must be a real array, got dtype {array.dtype}")
+        if array.shape != like.shape:
+            where = (f"params[{i}] ({p.name!r}) has shape {fmt_shape(p.shape)}" if like.shape == p.shape
+                     else f"for params[{i}] ({p.name!r}) it has shape {fmt_shape(like.shape)}")
+            raise ValueError(f"{owner}: {name} has shape {fmt_shape(array.shape)}, but {where}")
+        return np.array(array, dtype=like.dtype, order="C", copy=True)
+    if isinstance(like, (bool, np.bool_)):
+        return flag(value, name, owner)
+    if isinstance(like, numbers.Integral):
+        return non_negative_int(value, name, owner)  # a counter, such as ``step``
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
+    return float(value)

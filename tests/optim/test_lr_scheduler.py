@@ -1,5 +1,6 @@
-"""Learning-rate schedules: hand-computed lr sequences, torch's stepping semantics,
-state dicts, bad arguments, and use as a callback in a real TBPTTTrainer fit."""
+"""Learning-rate schedules: hand-computed lr sequences, torch's stepping semantics and
+torch.optim.lr_scheduler itself, state dicts, bad arguments, a user's schedule,
+ReduceLROnPlateau, and use in a real TBPTTTrainer fit (through the callback adapter)."""
 
 import json
 import math
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from minidl.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from minidl.training.callbacks import Callback
 
 
@@ -198,7 +199,7 @@ def test_fit_with_a_schedule_records_lr_and_trains_with_it(float64):
     model = _model()
     opt = mdl.SGD(model.parameters(), lr=0.1)
     sched = StepLR(opt, step_size=1, gamma=0.5)
-    assert isinstance(sched, Callback) and isinstance(sched, LRScheduler)
+    assert isinstance(sched, LRScheduler) and not isinstance(sched, Callback)  # a plain object: fit adapts it
     trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0)
     history = trainer.fit(x, y, epochs=3, batch_size=5, shuffle=False, verbose=0, callbacks=[sched])
     # logs["lr"] is the lr after the epoch's step: the one the next epoch uses (as ReduceLROnPlateau)
@@ -248,3 +249,198 @@ def test_top_level_names():
     assert (mdl.LRScheduler, mdl.StepLR, mdl.ExponentialLR, mdl.CosineAnnealingLR) == (
         LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR
     )
+
+
+# ---- against torch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "epochs"),
+    [
+        (lambda o: StepLR(o, 3), lambda lrs, o: lrs.StepLR(o, 3), 12),
+        (lambda o: StepLR(o, 2, gamma=0.7), lambda lrs, o: lrs.StepLR(o, 2, gamma=0.7), 12),
+        (lambda o: ExponentialLR(o, 0.9), lambda lrs, o: lrs.ExponentialLR(o, 0.9), 15),
+        (lambda o: CosineAnnealingLR(o, 1), lambda lrs, o: lrs.CosineAnnealingLR(o, 1), 6),
+        (lambda o: CosineAnnealingLR(o, 5), lambda lrs, o: lrs.CosineAnnealingLR(o, 5), 16),
+        (lambda o: CosineAnnealingLR(o, 7, eta_min=0.01), lambda lrs, o: lrs.CosineAnnealingLR(o, 7, eta_min=0.01), 22),
+    ],
+)
+def test_schedules_match_torch(ours, theirs, epochs):
+    torch = pytest.importorskip("torch")
+    opt = mdl.SGD([mdl.Parameter(np.zeros(2), "w")], lr=0.1)
+    t_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
+    sched, t_sched = ours(opt), theirs(torch.optim.lr_scheduler, t_opt)
+    rates, t_rates = [sched.get_last_lr()], [t_sched.get_last_lr()[0]]
+    for _ in range(epochs):
+        t_opt.step()  # torch wants the optimizer step first
+        sched.step()
+        t_sched.step()
+        rates.append(sched.get_last_lr())
+        t_rates.append(t_sched.get_last_lr()[0])
+    assert sched.last_epoch == t_sched.last_epoch == epochs
+    np.testing.assert_allclose(rates, t_rates, rtol=1e-12, atol=1e-15)
+    assert len(set(rates)) > 1
+
+
+# ---- a user's schedule -------------------------------------------------------------------
+
+
+class Halving(LRScheduler):
+    """A user's schedule: halve the lr every ``every`` epochs, never below ``floor``."""
+
+    def __init__(self, optimizer, every=2, floor=0.0):
+        super().__init__(optimizer, every=every, floor=floor)
+
+    def next_lr(self, lr):
+        return max(lr / 2, self.defaults["floor"]) if self.last_epoch % self.defaults["every"] == 0 else lr
+
+
+def test_a_user_schedule_steps_saves_and_resumes_generically():
+    sched = Halving(optimizer(1.0), every=2, floor=0.2)
+    assert sched.defaults == {"every": 2, "floor": 0.2}
+    assert trace(sched, 6) == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2]
+    state = json.loads(json.dumps(sched.state_dict()))
+    assert state == {"type": "Halving", "config": {"every": 2, "floor": 0.2}, "last_epoch": 6, "base_lr": 1.0,
+                     "last_lr": 0.2}
+    resumed = Halving(optimizer(0.2), every=5)
+    resumed.load_state_dict(state)
+    assert resumed.defaults == sched.defaults and resumed.last_epoch == 6 and resumed.base_lr == 1.0
+    assert repr(resumed) == "Halving(every=2, floor=0.2, last_epoch=6, lr=0.2)"
+
+
+def test_a_user_schedule_in_fit_and_its_contract_errors(float64):
+    model = _model()
+    opt = mdl.SGD(model.parameters(), lr=0.4)
+    x, y = np.zeros((2, 3, 2)), np.zeros((2, 1))
+    history = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0).fit(
+        x, y, epochs=4, verbose=0, callbacks=[Halving(opt, every=1)])
+    assert history.history["lr"] == [0.2, 0.1, 0.05, 0.025]
+
+    class Nothing(LRScheduler):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"Nothing must implement next_lr\(lr\)"):
+        Nothing(optimizer()).step()
+    with pytest.raises(TypeError, match=r"Halving: floor must be a number, bool, str or None \(to be saved\), "
+                                        r"got list"):
+        Halving(optimizer(), floor=[0.1])
+
+
+# ---- ReduceLROnPlateau: a plain object stepped on a metric ------------------------------------
+
+PLATEAU = [1.0, 0.9] + [0.9] * 8
+
+
+def plateau_trace(plateau, values):
+    """The optimizer's lr after ``plateau.step(value)`` for each value."""
+    rates = []
+    for value in values:
+        plateau.step(value)
+        rates.append(plateau.optimizer.lr)
+    return rates
+
+
+def test_reduce_lr_on_plateau_by_hand():
+    # no improvement at values 3 and 4 (patience 2) -> 0.05; then every 2 epochs; floor 0.02
+    rates = plateau_trace(ReduceLROnPlateau(optimizer(0.1), factor=0.5, patience=2, min_lr=0.02), PLATEAU)
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.02, 0.02, 0.02], rtol=1e-15)
+    # a cooldown of 2: its last epoch already counts, so reductions come every 3 epochs
+    plateau = ReduceLROnPlateau(optimizer(0.1), factor=0.5, patience=2, cooldown=2)
+    rates = plateau_trace(plateau, PLATEAU)
+    np.testing.assert_allclose(rates, [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125], rtol=1e-15)
+    assert plateau.best == 0.9 and plateau.cooldown_left == 2 and plateau.wait == 0
+
+
+def test_reduce_lr_on_plateau_min_delta_and_modes():
+    # improvements must exceed min_delta: 0.95 is not 0.1 better than 1.0, 0.85 is
+    plateau = ReduceLROnPlateau(optimizer(1.0), factor=0.5, patience=1, min_delta=0.1)
+    assert plateau_trace(plateau, [1.0, 0.95, 0.85, 0.8]) == [1.0, 0.5, 0.5, 0.25]
+    # "auto" watches an accuracy for increase; "max" likewise; "min" for decrease
+    for plateau in (ReduceLROnPlateau(optimizer(1.0), monitor="val_accuracy", factor=0.5, patience=1),
+                    ReduceLROnPlateau(optimizer(1.0), monitor="score", mode="max", factor=0.5, patience=1)):
+        assert plateau_trace(plateau, [0.5, 0.6, 0.6, 0.7]) == [1.0, 1.0, 0.5, 0.5]
+    plateau = ReduceLROnPlateau(optimizer(1.0), monitor="val_accuracy", mode="min", factor=0.5, patience=1)
+    assert plateau_trace(plateau, [0.5, 0.6, 0.4]) == [1.0, 0.5, 0.5]
+
+
+def test_reduce_lr_on_plateau_reset_forgets_the_best():
+    plateau = ReduceLROnPlateau(optimizer(1.0), factor=0.5, patience=1)
+    plateau_trace(plateau, [0.1, 0.2])
+    assert plateau.optimizer.lr == 0.5 and plateau.best == 0.1
+    plateau.reset()
+    assert plateau.best == math.inf and plateau.wait == 0 and plateau.cooldown_left == 0
+    assert plateau_trace(plateau, [0.2]) == [0.5]  # 0.2 is the best now
+
+
+def test_reduce_lr_on_plateau_without_optimizer_needs_a_trainer():
+    plateau = ReduceLROnPlateau(patience=1)
+    assert plateau.optimizer is None
+    with pytest.raises(ValueError, match=r"ReduceLROnPlateau: no optimizer; pass one, or use it in TBPTTTrainer.fit"):
+        plateau.step(1.0)
+
+
+def _plateau_fit(plateau, lr=0.08, values=(1.0, 1.0, 1.0, 0.5)):
+    model = _model()
+    opt = mdl.SGD(model.parameters(), lr=lr)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0)
+    scripted = iter(values)
+    trainer.evaluate = lambda *a, **k: next(scripted)
+    x, y = np.zeros((2, 3, 2)), np.zeros((2, 1))
+    history = trainer.fit(x, y, epochs=len(values), batch_size=2, validation_data=(x, y), callbacks=[plateau],
+                          verbose=0)
+    return opt, history
+
+
+def test_reduce_lr_on_plateau_in_fit_follows_each_trainer_and_starts_afresh(float64):
+    plateau = ReduceLROnPlateau(factor=0.5, patience=2)
+    opt, history = _plateau_fit(plateau)
+    assert plateau.optimizer is opt and history.history["lr"] == [0.08, 0.08, 0.04, 0.04]
+    # a second fit, with another trainer: its optimizer, and a fresh best / patience count
+    opt2, history = _plateau_fit(plateau, lr=1.0, values=(2.0, 2.0, 2.0))
+    assert plateau.optimizer is opt2 and history.history["lr"] == [1.0, 1.0, 0.5]
+
+
+def test_reduce_lr_on_plateau_built_on_the_trainers_optimizer_or_refused(float64):
+    model = _model()
+    opt = mdl.SGD(model.parameters(), lr=0.1)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0)
+    x, y = np.zeros((2, 3, 2)), np.zeros((2, 1))
+    plateau = ReduceLROnPlateau(opt, monitor="loss", patience=1, min_delta=10.0)  # only the first epoch improves
+    history = trainer.fit(x, y, epochs=3, verbose=0, callbacks=[plateau])
+    assert history.history["lr"] == pytest.approx([0.1, 0.01, 0.001], rel=1e-15)
+    other = ReduceLROnPlateau(mdl.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: built on another optimizer than the trainer's"):
+        trainer.fit(x, y, epochs=1, verbose=0, callbacks=[other])
+
+
+def test_reduce_lr_on_plateau_without_its_metric_warns_and_keeps_the_lr(float64):
+    model = _model()
+    opt = mdl.SGD(model.parameters(), lr=0.1)
+    x, y = np.zeros((2, 3, 2)), np.zeros((2, 1))
+    with pytest.warns(RuntimeWarning, match=r"ReduceLROnPlateau: metric 'val_loss' is not in the logs \['loss'\]"):
+        history = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0).fit(
+            x, y, epochs=2, verbose=0, callbacks=[ReduceLROnPlateau(patience=0)])
+    assert history.history["lr"] == [0.1, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("make", "exc", "fragment"),
+    [
+        (lambda: ReduceLROnPlateau(object()), TypeError,
+         "ReduceLROnPlateau: optimizer must be an Optimizer or None, got object"),
+        (lambda: ReduceLROnPlateau(monitor=""), TypeError, "ReduceLROnPlateau: monitor must be a metric name"),
+        (lambda: ReduceLROnPlateau(mode="up"), ValueError,
+         "ReduceLROnPlateau: mode must be one of 'min', 'max', 'auto'"),
+        (lambda: ReduceLROnPlateau(factor=1.0), ValueError, "ReduceLROnPlateau: factor must be < 1, got 1.0"),
+        (lambda: ReduceLROnPlateau(factor=0.0), ValueError, "ReduceLROnPlateau: factor must be > 0.0, got 0.0"),
+        (lambda: ReduceLROnPlateau(patience=-1), ValueError, "ReduceLROnPlateau: patience must be >= 0, got -1"),
+        (lambda: ReduceLROnPlateau(patience=1.5), TypeError, "ReduceLROnPlateau: patience must be an int, got 1.5"),
+        (lambda: ReduceLROnPlateau(cooldown=True), TypeError, "ReduceLROnPlateau: cooldown must be an int, got True"),
+        (lambda: ReduceLROnPlateau(min_lr=-1e-3), ValueError, "ReduceLROnPlateau: min_lr must be >= 0.0"),
+        (lambda: ReduceLROnPlateau(min_delta=float("nan")), ValueError, "ReduceLROnPlateau: min_delta must be finite"),
+    ],
+)
+def test_reduce_lr_on_plateau_bad_arguments(make, exc, fragment):
+    with pytest.raises(exc) as info:
+        make()
+    assert fragment in str(info.value)

@@ -1,160 +1,267 @@
-"""SGD and Adam: hand-computed updates, independent references, state dicts, errors."""
-
-import io
-import json
+"""The Optimizer base and its contract: a user's optimizer (only ``__init__`` and ``update``)
+trains, saves and resumes bit-exactly like the built-ins; the generic state dict, its
+rejection table, hyperparameter validation, parameter lists, dtypes."""
 
 import numpy as np
 import pytest
 
 import minidl as mdl
-from tests.helpers import assert_load_rejected, edited_state, grad_at, run
-from tests.helpers import make_params as _make_params
-
-# ---- helpers -------------------------------------------------------------------------
+from tests.helpers import assert_load_rejected, edited_state, make_params, run, save_and_load
 
 
-def make_params(dtype=np.float64):
-    return _make_params(dtype, seed=7)
+class HeavyBall(mdl.Optimizer):
+    """A user's optimizer: nothing but ``__init__`` and ``update`` (momentum on the raw gradient)."""
+
+    def __init__(self, params, lr=0.05, beta=0.9):
+        super().__init__(params, lr=lr, beta=beta)
+
+    def update(self, param, grad, state):
+        if not state:
+            state["velocity"] = np.zeros_like(param)
+            state["steps"] = 0
+        state["steps"] += 1
+        state["grad_norm"] = float(np.sqrt(np.sum(grad * grad)))
+        state["velocity"] *= self.defaults["beta"]
+        state["velocity"] += grad
+        param -= self.defaults["lr"] * state["velocity"]
 
 
-def sgd_reference(value, steps, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
-    """Textbook SGD (PyTorch's variant: buffer starts at the first gradient, no dampening)."""
-    velocity = None
-    for t in range(steps):
-        d_p = grad_at(value, t) + weight_decay * value
-        if momentum:
-            velocity = d_p if velocity is None else momentum * velocity + d_p
-            d_p = d_p + momentum * velocity if nesterov else velocity
-        value = value - lr * d_p
-    return value
+class Checked(HeavyBall):
+    """A user's optimizer that validates its own hyperparameter too."""
+
+    def check_defaults(self, defaults):
+        d = super().check_defaults(defaults)
+        if not 0.0 <= d["beta"] < 1.0:
+            raise ValueError(f"Checked: beta must be in [0, 1), got {d['beta']}")
+        return d
 
 
-def adam_reference(value, steps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """Kingma & Ba's Adam with bias-corrected moments, L2 decay added to the gradient."""
-    b1, b2 = betas
-    m = np.zeros_like(value)
-    v = np.zeros_like(value)
-    for t in range(1, steps + 1):
-        g = grad_at(value, t - 1) + weight_decay * value
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        m_hat = m / (1 - b1**t)
-        v_hat = v / (1 - b2**t)
-        value = value - lr * m_hat / (np.sqrt(v_hat) + eps)
-    return value
+# ---- a user's optimizer ------------------------------------------------------------------
 
 
-def scalar_param(value=1.0):
-    return mdl.Parameter(np.array([value]), "w")
-
-
-def minimize_square(opt, p, steps):
-    """Gradient of p**2 / 2 is p."""
-    values = []
-    for _ in range(steps):
-        p.grad[...] = p.data
+def test_a_user_optimizer_steps_as_its_update_says():
+    p = mdl.Parameter(np.array([1.0, -2.0]), "w")
+    opt = HeavyBall([p], lr=0.1, beta=0.5)
+    assert opt.defaults == {"lr": 0.1, "beta": 0.5} and opt.lr == 0.1
+    for _ in range(2):
+        p.grad[...] = [1.0, 2.0]
         opt.step()
-        values.append(float(p.data[0]))
-    return values
+    # velocity 1 then 1.5 (times the gradient): p = p0 - 0.1 * (1 + 1.5) * g
+    np.testing.assert_allclose(p.data, [1.0 - 0.25, -2.0 - 0.5], rtol=1e-15)
+    assert opt.state[p]["steps"] == 2 and opt.state[p]["grad_norm"] == pytest.approx(5**0.5, rel=1e-15)
+    assert repr(opt) == "HeavyBall(1 parameters, lr=0.1, beta=0.5)"
 
 
-# ---- SGD by hand ---------------------------------------------------------------------
-
-
-# Minimizing p**2 / 2 (gradient p) from p = 1 with lr = 0.1:
-# plain:     p <- 0.9 p
-# decay 0.1: g = 1.1 p, p <- 0.89 p
-# momentum:  b = 1 -> 0.9;  b = 0.9*1 + 0.9 = 1.8 -> 0.72;  b = 0.9*1.8 + 0.72 = 2.34 -> 0.486
-# nesterov:  g=1, b=1, step 1 + 0.9 = 1.9 -> 0.81;  g=0.81, b=1.71, step 0.81 + 1.539 -> 0.5751;
-#            g=0.5751, b=1.539 + 0.5751 = 2.1141, step 0.5751 + 1.90269 = 2.47779 -> 0.327321
-@pytest.mark.parametrize(
-    ("config", "expected"),
-    [
-        ({}, [0.9, 0.81, 0.729]),
-        ({"weight_decay": 0.1}, [0.89, 0.7921, 0.704969]),
-        ({"momentum": 0.9}, [0.9, 0.72, 0.486]),
-        ({"momentum": 0.9, "nesterov": True}, [0.81, 0.5751, 0.327321]),
-    ],
-)
-def test_sgd_by_hand(config, expected):
-    p = scalar_param()
-    assert minimize_square(mdl.SGD([p], lr=0.1, **config), p, 3) == pytest.approx(expected, rel=1e-14)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        {"lr": 0.1},
-        {"lr": 0.05, "weight_decay": 0.01},
-        {"lr": 0.1, "momentum": 0.9},
-        {"lr": 0.1, "momentum": 0.5, "nesterov": True},
-        {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
-    ],
-)
-def test_sgd_matches_reference_on_several_parameters(config):
+def test_a_user_optimizer_state_dict_round_trip_continues_identically():
     params = make_params()
-    start = [p.data.copy() for p in params]
-    run(mdl.SGD(params, **config), params, 3)
-    for p, p0 in zip(params, start):
-        np.testing.assert_allclose(p.data, sgd_reference(p0, 3, **config), rtol=1e-13, atol=1e-15)
+    opt = HeavyBall(params, lr=0.02, beta=0.8)
+    run(opt, params, 2)
+    state = opt.state_dict()
+    assert state["config"] == {"lr": 0.02, "beta": 0.8}
+    assert [sorted(e) for e in state["state"]] == [["grad_norm", "steps", "velocity"]] * 3
+    assert type(state["state"][0]["steps"]) is int and type(state["state"][0]["grad_norm"]) is float
+    saved = save_and_load(state)
+    weights = [p.data.copy() for p in params]
+    run(opt, params, 3, start=2)
+
+    fresh = make_params()
+    for p, w in zip(fresh, weights):
+        p.data[...] = w
+    other = HeavyBall(fresh)  # default hyperparameters: the state dict brings the saved ones
+    other.load_state_dict(saved)
+    assert other.defaults == opt.defaults
+    run(other, fresh, 3, start=2)
+    for p, q in zip(params, fresh):
+        np.testing.assert_array_equal(p.data, q.data)
 
 
-# ---- Adam ----------------------------------------------------------------------------
+def _user_edit(change):
+    return edited_state(HeavyBall, change)
 
 
-def test_adam_constant_gradient_by_hand():
-    # With a constant gradient c, m_hat = c and v_hat = c**2 at every step, so each
-    # step moves by lr * c / (|c| + eps).
-    p = scalar_param()
-    opt = mdl.Adam([p], lr=0.1)
-    for t in range(1, 4):
-        p.grad[...] = 2.0
+@pytest.mark.parametrize(
+    ("state", "exc", "fragment"),
+    [
+        (_user_edit(lambda s: s["state"][0].pop("velocity")), ValueError, "state[0] has missing keys ['velocity']"),
+        (_user_edit(lambda s: s["state"][1].update(exp_avg=np.zeros(4))), ValueError, "unexpected keys ['exp_avg']"),
+        (_user_edit(lambda s: s["state"][1].update(velocity=np.zeros(3))), ValueError,
+         "state[1]['velocity'] has shape (3,), but params[1] ('bias') has shape (4,)"),
+        (_user_edit(lambda s: s["state"][2].update(velocity=2.0)), ValueError, "state[2]['velocity'] has shape ()"),
+        (_user_edit(lambda s: s["state"][2].update(velocity="fast")), TypeError,
+         "state[2]['velocity'] must be a real array, got dtype <U4"),
+        (_user_edit(lambda s: s["state"][0].update(steps=2.5)), TypeError, "state[0]['steps'] must be an int"),
+        (_user_edit(lambda s: s["state"][0].update(steps=-2)), ValueError, "state[0]['steps'] must be >= 0, got -2"),
+        (_user_edit(lambda s: s["state"][0].update(grad_norm="1")), TypeError,
+         "state[0]['grad_norm'] must be a real number, got '1'"),
+        (_user_edit(lambda s: s["state"][0].update(grad_norm=None)), TypeError, "state[0]['grad_norm'] must be a real"),
+        (_user_edit(lambda s: s["config"].pop("beta")), ValueError, "config has missing keys ['beta']"),
+        (_user_edit(lambda s: s["config"].update(lr=-0.1)), ValueError, "HeavyBall: lr must be >= 0.0, got -0.1"),
+        (_user_edit(lambda s: s["config"].update(beta=object())), TypeError, "HeavyBall: beta must be a number"),
+        (_user_edit(lambda s: s.update(type="Adam")), ValueError, "for a 'Adam' optimizer, not 'HeavyBall'"),
+    ],
+)
+def test_a_user_optimizer_load_state_dict_checks_against_a_first_step(state, exc, fragment):
+    params = make_params()
+    opt = HeavyBall(params, lr=0.5)
+    before = opt.state_dict()
+    with pytest.raises(exc) as info:
+        opt.load_state_dict(state)  # nothing to compare yet: the first step's state is the reference
+    assert fragment in str(info.value)
+    assert opt.state_dict() == before
+    assert_load_rejected(opt, params, state, exc, fragment)  # and after some steps of its own
+
+
+def test_check_defaults_runs_at_construction_and_at_load():
+    params = make_params()
+    with pytest.raises(ValueError, match=r"Checked: beta must be in \[0, 1\), got 1.5"):
+        Checked(params, beta=1.5)
+    opt = Checked(params, beta=0.5)
+    run(opt, params, 1)
+    state = opt.state_dict()
+    state["config"]["beta"] = 1.0
+    with pytest.raises(ValueError, match=r"Checked: beta must be in \[0, 1\), got 1.0"):
+        Checked(make_params()).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"Checked: lr must be >= 0.0, got -1.0"):
+        Checked(params, lr=-1.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (lambda: 0, "HeavyBall: beta must be a number, bool, str, None, array or a tuple of these (to be saved), "
+                    "got function"),
+        ({"a": 1}, "got dict"),
+        ((0.9, object()), "HeavyBall: beta[1] must be a number"),
+        (np.array(["a"]), "HeavyBall: beta must be a real array, got dtype <U1"),
+        (1j, "got complex"),
+    ],
+)
+def test_a_hyperparameter_that_cannot_be_saved_is_refused(value, fragment):
+    with pytest.raises(TypeError) as info:
+        HeavyBall(make_params(), beta=value)
+    assert fragment in str(info.value)
+
+
+def test_hyperparameters_of_every_saveable_kind_round_trip():
+    class Kinds(HeavyBall):
+        def __init__(self, params, **kw):
+            mdl.Optimizer.__init__(self, params, lr=0.1, beta=0.5, **kw)
+
+    opt = Kinds(make_params(), name="x", flag=True, nothing=None, pair=(1, 2.5), table=np.arange(3.0))
+    config = save_and_load(opt.state_dict())["config"]
+    assert config["pair"] == [1, 2.5] and config["name"] == "x" and config["flag"] is True and config["nothing"] is None
+    other = Kinds(make_params(), name="y", flag=False, nothing=None, pair=(0, 0), table=np.zeros(3))
+    other.load_state_dict(save_and_load(opt.state_dict()))
+    np.testing.assert_array_equal(other.defaults["table"], [0.0, 1.0, 2.0])
+    assert other.defaults["name"] == "x" and other.defaults["pair"] == [1, 2.5]
+
+
+def test_a_state_that_cannot_be_saved_is_refused_by_state_dict():
+    class Listy(mdl.Optimizer):
+        def __init__(self, params):
+            super().__init__(params, lr=0.1)
+
+        def update(self, param, grad, state):
+            state["history"] = [1, 2]
+
+    params = make_params()
+    opt = Listy(params)
+    run(opt, params, 1)
+    with pytest.raises(TypeError, match=r"Listy.state_dict: state\[0\]\['history'\] is a list; "
+                                        r".* only arrays and numbers"):
+        opt.state_dict()
+
+
+def test_an_optimizer_without_update_says_what_to_implement():
+    class Nothing(mdl.Optimizer):
+        pass
+
+    opt = Nothing(make_params(), lr=0.1)
+    with pytest.raises(NotImplementedError, match=r"Nothing must implement update\(param, grad, state\)"):
         opt.step()
-        assert p.data[0] == pytest.approx(1.0 - t * 0.1 * 2.0 / (2.0 + 1e-8), rel=1e-14)
-    st = opt.state[p]
-    assert st["step"] == 3
-    # m = (1 - 0.9**3) * 2, v = (1 - 0.999**3) * 4
-    assert st["exp_avg"][0] == pytest.approx(0.271 * 2.0, rel=1e-14)
-    assert st["exp_avg_sq"][0] == pytest.approx((1 - 0.999**3) * 4.0, rel=1e-14)
 
 
-def test_adam_first_step_by_hand_with_weight_decay():
-    p = scalar_param(2.0)
-    opt = mdl.Adam([p], lr=0.01, betas=(0.8, 0.9), eps=1e-3, weight_decay=0.5)
-    p.grad[...] = 1.0
-    opt.step()
-    # g = 1 + 0.5*2 = 2; m = 0.2*2 = 0.4, v = 0.1*4 = 0.4; m_hat = 2, v_hat = 4
-    # p = 2 - 0.01 * 2 / (2 + 0.001)
-    assert p.data[0] == pytest.approx(2.0 - 0.02 / 2.001, rel=1e-15)
-    assert opt.state[p]["exp_avg"][0] == pytest.approx(0.4, rel=1e-15)
-    assert opt.state[p]["exp_avg_sq"][0] == pytest.approx(0.4, rel=1e-15)
+def test_a_state_shaped_unlike_its_parameter_is_checked_against_the_first_step():
+    class RowSums(mdl.Optimizer):
+        """Divides each row's step by the sum of its past absolute gradients: a state shaped (rows,)."""
 
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, lr=lr)
 
-@pytest.mark.parametrize(
-    "config",
-    [
-        {},
-        {"lr": 0.01, "weight_decay": 0.1},
-        {"lr": 0.05, "betas": (0.5, 0.9), "eps": 1e-6},
-        {"lr": 0.002, "betas": (0.0, 0.99), "weight_decay": 1e-3},
-    ],
-)
-def test_adam_matches_reference_on_several_parameters(config):
+        def update(self, param, grad, state):
+            if not state:
+                state["rows"] = np.zeros(param.shape[:1])
+            state["rows"] += np.abs(grad).reshape(len(param), -1).sum(axis=1)
+            param -= self.defaults["lr"] * grad / (1.0 + state["rows"].reshape((-1,) + (1,) * (param.ndim - 1)))
+
     params = make_params()
-    start = [p.data.copy() for p in params]
-    run(mdl.Adam(params, **config), params, 3)
-    for p, p0 in zip(params, start):
-        np.testing.assert_allclose(p.data, adam_reference(p0, 3, **config), rtol=1e-12, atol=1e-15)
+    opt = RowSums(params)
+    run(opt, params, 2)
+    saved = save_and_load(opt.state_dict())
+    weights = [p.data.copy() for p in params]
+    run(opt, params, 2, start=2)
+    fresh = make_params()
+    for p, w in zip(fresh, weights):
+        p.data[...] = w
+    other = RowSums(fresh)
+    other.load_state_dict(saved)
+    run(other, fresh, 2, start=2)
+    for p, q in zip(params, fresh):
+        np.testing.assert_array_equal(p.data, q.data)
+
+    saved["state"][0]["rows"] = np.zeros(4)
+    with pytest.raises(ValueError, match=r"state\[0\]\['rows'\] has shape \(4,\), but for params\[0\] "
+                                         r"\('kernel'\) it has shape \(3,\)"):
+        other.load_state_dict(saved)
 
 
-def test_adam_defaults_are_torchs():
-    opt = mdl.Adam(make_params())
-    assert opt.get_config() == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0}
-    sgd = mdl.SGD(make_params(), lr=0.1)
-    assert sgd.get_config() == {"lr": 0.1, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0}
+# ---- through a trainer checkpoint ------------------------------------------------------------
 
 
-# ---- common behaviour ----------------------------------------------------------------
+OPTIMIZERS = {
+    "user": lambda ps: HeavyBall(ps, lr=0.02, beta=0.7),
+    "sgd": lambda ps: mdl.SGD(ps, lr=0.05),
+    "sgd-nesterov": lambda ps: mdl.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda ps: mdl.Adam(ps, lr=0.02, weight_decay=0.01),
+    "adamw": lambda ps: mdl.AdamW(ps, lr=0.02, betas=(0.8, 0.95)),
+    "rmsprop": lambda ps: mdl.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: mdl.Adagrad(ps, lr=0.05, lr_decay=0.1, initial_accumulator_value=0.1),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_training_resumes_bit_exactly_from_a_trainer_checkpoint(tmp_path, name):
+    """N epochs, save, load into a fresh trainer, M epochs == N + M epochs in one go."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((9, 6, 2)).astype(np.float32)
+    y = rng.standard_normal((9, 6, 1)).astype(np.float32)
+
+    def fresh(seed):
+        mdl.set_seed(seed)
+        model = mdl.Sequential([mdl.RNN(mdl.GRUCell(2, 3), return_sequences=True), mdl.Dense(3, 1)])
+        opt = OPTIMIZERS[name](model.parameters())
+        return mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, clipper=mdl.ClipByGlobalNorm(1.0), k1=2, k2=3, seed=seed)
+
+    straight = fresh(4)
+    straight.fit(x, y, epochs=4, batch_size=4, verbose=0)
+
+    first = fresh(4)
+    first.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    first.save_checkpoint(tmp_path / "ckpt.npz")
+    resumed = fresh(99)  # other initial weights and generator: the checkpoint replaces them
+    resumed.load_checkpoint(tmp_path / "ckpt.npz")
+    resumed.fit(x, y, epochs=2, batch_size=4, verbose=0)
+
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    a, b = straight.optimizer.state_dict(), resumed.optimizer.state_dict()
+    assert a["config"] == b["config"] and a["state"][0].keys() == b["state"][0].keys()
+    for ea, eb in zip(a["state"], b["state"]):
+        for key in ea:
+            np.testing.assert_array_equal(ea[key], eb[key], err_msg=key)
+
+
+# ---- common behaviour of the built-ins ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -178,21 +285,6 @@ def test_step_keeps_identity_dtype_and_leaves_grad_alone(make):
                 assert value.dtype == np.float32 and value.shape == p.shape
 
 
-@pytest.mark.parametrize(
-    ("make", "reference", "config"),
-    [
-        (mdl.SGD, sgd_reference, {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01}),
-        (mdl.Adam, adam_reference, {"lr": 0.01, "weight_decay": 0.01}),
-    ],
-)
-def test_float32_close_to_float64_reference(make, reference, config):
-    params = make_params(np.float32)
-    start = [p.data.astype(np.float64) for p in params]
-    run(make(params, **config), params, 3)
-    for p, p0 in zip(params, start):
-        np.testing.assert_allclose(p.data, reference(p0, 3, **config), rtol=2e-5, atol=1e-6)
-
-
 def test_zero_grad_zeroes_in_place():
     params = make_params()
     grads = [p.grad for p in params]
@@ -205,11 +297,12 @@ def test_zero_grad_zeroes_in_place():
 
 
 def test_lr_can_be_changed_between_steps():
-    p = scalar_param()
+    p = mdl.Parameter(np.array([1.0]), "w")
     opt = mdl.SGD([p], lr=0.1)
     p.grad[...] = 1.0
     opt.step()
     opt.lr = 0.01
+    assert opt.defaults["lr"] == 0.01
     opt.step()
     assert p.data[0] == pytest.approx(1.0 - 0.1 - 0.01, rel=1e-15)
     with pytest.raises(ValueError, match="SGD: lr must be >= 0.0, got -0.5"):
@@ -228,59 +321,32 @@ def test_optimizer_follows_a_dtype_change_of_its_parameters():
         assert opt.state[p]["exp_avg"].dtype == np.float64
 
 
-# ---- state dicts ---------------------------------------------------------------------
+# ---- state dicts -----------------------------------------------------------------------------
 
-
-def save_and_load(state):
-    """Round trip through npz (arrays) + JSON (everything else), as a checkpoint does."""
-    arrays = {}
-
-    def strip(obj, path):
-        if isinstance(obj, np.ndarray):
-            arrays[path] = obj
-            return {"__array__": path}
-        if isinstance(obj, (dict, list)):
-            items = obj.items() if isinstance(obj, dict) else enumerate(obj)
-            out = {k: strip(v, f"{path}.{k}") for k, v in items}
-            return out if isinstance(obj, dict) else list(out.values())
-        assert isinstance(obj, (bool, int, float, str)), f"{path}: {type(obj).__name__} is not JSON-able"
-        return obj
-
-    def restore(obj):
-        if isinstance(obj, dict):
-            return loaded[obj["__array__"]] if "__array__" in obj else {k: restore(v) for k, v in obj.items()}
-        return [restore(v) for v in obj] if isinstance(obj, list) else obj
-
-    text = json.dumps(strip(state, "s"))
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as npz:
-        loaded = dict(npz)
-    return restore(json.loads(text))
-
-
-OPTIMIZERS = [
-    lambda ps: mdl.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-    lambda ps: mdl.SGD(ps, lr=0.05),
-    lambda ps: mdl.Adam(ps, lr=0.01, betas=(0.8, 0.95), weight_decay=0.01),
+ROUND_TRIPS = [
+    (mdl.SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}, 7),
+    (mdl.SGD, {"lr": 0.05}, 7),
+    (mdl.Adam, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.01}, 7),
+    (mdl.RMSprop, {"lr": 0.01, "alpha": 0.9, "momentum": 0.9, "centered": True, "weight_decay": 0.01}, 3),
+    (mdl.RMSprop, {"lr": 0.01}, 3),
+    (mdl.Adagrad, {"lr": 0.05, "lr_decay": 0.1, "initial_accumulator_value": 0.2}, 3),
+    (mdl.AdamW, {"lr": 0.01, "betas": (0.8, 0.95), "weight_decay": 0.05}, 3),
 ]
 
 
-@pytest.mark.parametrize("make", OPTIMIZERS)
-def test_state_dict_round_trip_continues_identically(make):
-    params = make_params()
-    opt = make(params)
+@pytest.mark.parametrize(("cls", "config", "seed"), ROUND_TRIPS)
+def test_state_dict_round_trip_continues_identically(cls, config, seed):
+    params = make_params(seed=seed)
+    opt = cls(params, **config)
     run(opt, params, 2)
     saved = save_and_load(opt.state_dict())
     weights = [p.data.copy() for p in params]
-
     run(opt, params, 3, start=2)  # the original goes on
 
-    fresh = make_params()
+    fresh = make_params(seed=seed)
     for p, w in zip(fresh, weights):
         p.data[...] = w
-    other = mdl.SGD(fresh, lr=1.0) if isinstance(opt, mdl.SGD) else mdl.Adam(fresh)
+    other = cls(fresh, lr=1.0) if cls is mdl.SGD else cls(fresh)  # the state dict brings the hyperparameters
     other.load_state_dict(saved)
     assert other.get_config() == opt.get_config()
     run(other, fresh, 3, start=2)
@@ -288,21 +354,8 @@ def test_state_dict_round_trip_continues_identically(make):
         np.testing.assert_array_equal(p.data, q.data)
 
 
-def test_state_dict_contents_and_copies():
+def test_a_built_in_without_state_saves_empty_entries():
     params = make_params()
-    opt = mdl.Adam(params, lr=0.01)
-    assert opt.state_dict() == {
-        "type": "Adam",
-        "config": {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
-        "state": [{}, {}, {}],
-    }
-    run(opt, params, 1)
-    state = opt.state_dict()
-    assert [sorted(e) for e in state["state"]] == [["exp_avg", "exp_avg_sq", "step"]] * 3
-    assert state["state"][1]["step"] == 1 and type(state["state"][1]["step"]) is int
-    m = state["state"][0]["exp_avg"].copy()
-    run(opt, params, 1, start=1)
-    np.testing.assert_array_equal(state["state"][0]["exp_avg"], m)  # a copy, not the live buffer
     sgd = mdl.SGD(params, lr=0.1)  # no momentum: no state at all
     run(sgd, params, 1)
     assert sgd.state_dict()["state"] == [{}, {}, {}]
@@ -341,7 +394,7 @@ def test_load_state_dict_rejects_bad_state_and_changes_nothing(state, exc, fragm
     assert_load_rejected(mdl.Adam(params, lr=0.5), params, state, exc, fragment)
 
 
-# ---- bad arguments -------------------------------------------------------------------
+# ---- parameter lists -------------------------------------------------------------------------
 
 P = mdl.Parameter(np.zeros(2), "w")
 Q = mdl.Parameter(np.zeros(3), "b")
@@ -357,25 +410,9 @@ Q = mdl.Parameter(np.zeros(3), "b")
         (lambda: mdl.SGD({P}, lr=0.1), TypeError, "got an unordered set"),
         (lambda: mdl.SGD(mdl.Dense(2, 2), lr=0.1), TypeError, "got Dense"),
         (lambda: mdl.SGD(5, lr=0.1), TypeError, "got int"),
-        (lambda: mdl.SGD([P], lr=-1), ValueError, "SGD: lr must be >= 0.0, got -1.0"),
-        (lambda: mdl.SGD([P], lr="0.1"), TypeError, "SGD: lr must be a real number, got '0.1'"),
-        (lambda: mdl.SGD([P], lr=float("nan")), ValueError, "SGD: lr must be finite"),
-        (lambda: mdl.SGD([P], lr=0.1, momentum=-0.5), ValueError, "SGD: momentum must be >= 0.0, got -0.5"),
-        (lambda: mdl.SGD([P], lr=0.1, nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
-        (lambda: mdl.SGD([P], lr=0.1, momentum=0.9, nesterov="yes"), TypeError, "SGD: nesterov must be a bool"),
-        (lambda: mdl.SGD([P], lr=0.1, weight_decay=-1e-4), ValueError, "SGD: weight_decay must be >= 0.0"),
-        (lambda: mdl.SGD([P]), TypeError, "lr"),
-        (lambda: mdl.Adam([], lr=0.1), ValueError, "Adam: params is empty"),
-        (lambda: mdl.Adam([P], lr=-1e-3), ValueError, "Adam: lr must be >= 0.0, got -0.001"),
-        (lambda: mdl.Adam([P], betas=(1.0, 0.999)), ValueError, "Adam: betas[0] must be in [0, 1), got 1.0"),
-        (lambda: mdl.Adam([P], betas=(0.9, -0.1)), ValueError, "Adam: betas[1] must be >= 0.0, got -0.1"),
-        (lambda: mdl.Adam([P], betas=0.9), TypeError, "Adam: betas must be a pair (beta1, beta2), got 0.9"),
-        (lambda: mdl.Adam([P], betas=(0.9,)), ValueError, "got 1 values"),
-        (lambda: mdl.Adam([P], eps=-1.0), ValueError, "Adam: eps must be >= 0.0, got -1.0"),
-        (lambda: mdl.Adam([P], weight_decay=-0.1), ValueError, "Adam: weight_decay must be >= 0.0, got -0.1"),
     ],
 )
-def test_bad_arguments(make, exc, fragment):
+def test_bad_parameter_lists(make, exc, fragment):
     with pytest.raises(exc) as info:
         make()
     assert fragment in str(info.value)
