@@ -89,6 +89,26 @@ def assert_float32_close_to_reference(cls, reference, config, seed, steps=3):
                 assert value.dtype == np.float32 and value.shape == p.shape
 
 
+def assert_step_in_place(make_optimizer):
+    """One step on float32 parameters keeps each array (identity, dtype), moves it, leaves the
+    gradient alone, and keeps the state arrays float32 and shaped like the parameter."""
+    params = make_params(np.float32)
+    arrays = [p.data for p in params]
+    opt = make_optimizer(params)
+    for p in params:
+        p.grad[...] = 1.5
+    before = [p.data.copy() for p in params]
+    opt.step()
+    for p, arr, b in zip(params, arrays, before):
+        assert p.data is arr
+        assert p.data.dtype == np.float32
+        assert not np.array_equal(p.data, b)
+        np.testing.assert_array_equal(p.grad, 1.5)
+        for value in opt.state[p].values():
+            if isinstance(value, np.ndarray):
+                assert value.dtype == np.float32 and value.shape == p.shape
+
+
 def edited_state(make_optimizer, change):
     """The ``state_dict`` of ``make_optimizer(params)`` after one step, passed through ``change``.
 

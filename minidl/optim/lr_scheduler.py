@@ -219,8 +219,14 @@ class ReduceLROnPlateau:
 
     In ``TBPTTTrainer.fit(callbacks=[...])`` it reads ``logs[monitor]`` at each epoch end,
     starts afresh (``reset()``) at the beginning of each ``fit``, and writes the
-    optimizer's ``lr`` into the logs as ``"lr"``. Built without an optimizer, it uses the
-    trainer's.
+    optimizer's ``lr`` into the logs as ``"lr"``. Built without an optimizer
+    (``follows_trainer``), it uses the optimizer of each trainer it is given to.
+
+    Attributes:
+        optimizer: the ``Optimizer`` stepped (None until a trainer gives one).
+        best: the best value so far (``inf`` for ``"min"``, ``-inf`` for ``"max"`` after ``reset()``).
+        wait: epochs without improvement since the last improvement or reduction.
+        cooldown_left: cooldown epochs still to pass.
 
     Args:
         optimizer: the ``Optimizer`` whose ``lr`` is lowered, or None (the trainer's).

@@ -6,7 +6,7 @@ import pytest
 import minidl as mdl
 from minidl.optim.adam import Adam, AdamW
 from tests.helpers import assert_float32_close_to_reference, assert_follows_reference, compare_with_torch
-from tests.helpers import grad_at, run, scalar_param
+from tests.helpers import assert_step_in_place, grad_at, run, scalar_param
 from tests.helpers import make_params as _make_params
 
 
@@ -121,6 +121,21 @@ def test_adam_state_dict_contents_and_copies():
     m = state["state"][0]["exp_avg"].copy()
     run(opt, params, 1, start=1)
     np.testing.assert_array_equal(state["state"][0]["exp_avg"], m)  # a copy, not the live buffer
+
+
+def test_adam_step_keeps_identity_dtype_and_leaves_grad_alone():
+    assert_step_in_place(Adam)
+
+
+def test_adam_follows_a_dtype_change_of_its_parameters():
+    layer = mdl.Dense(2, 3)
+    opt = Adam(layer.parameters(), lr=0.01)
+    run(opt, layer.parameters(), 1)
+    layer.astype(np.float64)
+    run(opt, layer.parameters(), 1, start=1)
+    for p in layer.parameters():
+        assert p.data.dtype == np.float64
+        assert opt.state[p]["exp_avg"].dtype == np.float64
 
 
 # ---- AdamW by hand ---------------------------------------------------------------------

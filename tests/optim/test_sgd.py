@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from tests.helpers import compare_with_torch, grad_at, run, scalar_param
+from tests.helpers import assert_step_in_place, compare_with_torch, grad_at, run, scalar_param
 from tests.helpers import make_params as _make_params
 
 
@@ -99,6 +99,17 @@ def test_the_state_is_the_momentum_buffer_starting_at_the_first_gradient():
     buf = opt.state[params[0]]["momentum_buffer"]
     np.testing.assert_array_equal(buf, grad_at(start, 0))  # torch's first buffer: the gradient itself
     assert buf is not params[0].grad and not np.shares_memory(buf, params[0].grad)
+
+
+def test_step_keeps_identity_dtype_and_leaves_grad_alone():
+    assert_step_in_place(lambda ps: mdl.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1))
+
+
+def test_without_momentum_there_is_no_state():
+    params = make_params()
+    sgd = mdl.SGD(params, lr=0.1)
+    run(sgd, params, 1)
+    assert sgd.state_dict()["state"] == [{}, {}, {}]
 
 
 # ---- against torch ---------------------------------------------------------------------
