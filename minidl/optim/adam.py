@@ -62,9 +62,9 @@ class Adam(Optimizer):
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         m += (1 - beta1) * (grad - m)                # m = beta1 * m + (1 - beta1) * g (torch's lerp)
         v *= beta2
-        v += (1 - beta2) * (grad * grad)
-        step_size = lr / (1 - beta1**t)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps
+        v += (1 - beta2) * (grad * grad)             # v = beta2 * v + (1 - beta2) * g**2
+        step_size = lr / (1 - beta1**t)              # the bias corrections of m ...
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps   # ... and of v
         param -= step_size * (m / denom)
 
 
