@@ -5,16 +5,14 @@ from ._grad_mode import is_grad_enabled, no_grad
 from ._random import set_seed
 from ._version import __version__
 from . import diagnostics, init, interop  # modules: mdl.init.orthogonal, mdl.interop.from_torch(...)
-from .clipping import ClipByGlobalNorm, ClipByValue, GradientClipper
 from .gradcheck import gradcheck
 from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, Sigmoid, Tanh
 from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Reshape
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
 from .model import Sequential
-from .optimizers import SGD, Adam, AdamW, Optimizer
-from .optimizers_extra import Adagrad, RMSprop
+from .optim import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, ClipByValue, GradientClipper, Optimizer, RMSprop
+from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from .parameter import Parameter
-from .schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
 from .io import load_model
 from .training import (
     Callback,
@@ -22,6 +20,5 @@ from .training import (
     EarlyStopping,
     History,
     ModelCheckpoint,
-    ReduceLROnPlateau,
     TBPTTTrainer,
 )

@@ -196,3 +196,12 @@ def as_real_array(x, name, owner, float_dtype=None):
     elif dtype.kind != "f" and float_dtype is not None:
         dtype = np.dtype(float_dtype)
     return as_float_array(x, name, owner, dtype)
+
+
+def same_keys(mapping, expected, what, owner, optional=()):
+    """Raise ``ValueError`` unless ``mapping`` has every key of ``expected`` and no key outside
+    ``expected`` and ``optional``, naming the missing and the unexpected ones."""
+    missing = sorted(set(expected) - set(mapping))
+    extra = sorted(map(str, set(mapping) - set(expected) - set(optional)))
+    if missing or extra:
+        raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")

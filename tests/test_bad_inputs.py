@@ -16,7 +16,7 @@ import pytest
 
 import minidl as mdl
 from minidl import data
-from minidl.clipping import total_grad_norm
+from minidl.optim.clipping import total_grad_norm
 
 X = np.zeros((4, 5, 2), np.float32)
 Y = np.zeros((4, 1), np.float32)

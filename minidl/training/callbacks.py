@@ -3,6 +3,11 @@
 A callback sees the trainer as ``self.trainer`` and the model as ``self.model``;
 setting ``self.trainer.stop_training = True`` ends ``fit`` after the current batch.
 ``logs`` at epoch end holds ``"loss"`` and, with validation data, ``"val_loss"``.
+
+A learning-rate schedule (``minidl.optim.lr_scheduler``: an ``LRScheduler`` or
+``ReduceLROnPlateau``, plain objects) may be listed among the callbacks too:
+``CallbackList`` wraps it in an adapter (``ScheduleCallback``, ``PlateauCallback``) that
+steps it at each epoch end and writes the new rate to ``logs["lr"]``.
 """
 
 import csv
@@ -10,8 +15,8 @@ import math
 import os
 import warnings
 
-
-from .._checks import finite_number, one_of
+from .._checks import finite_number, flag, non_negative_int, one_of
+from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 
 class Callback:
@@ -35,13 +40,15 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls each hook on every callback in order."""
+    """Calls each hook on every callback in order (a schedule through its adapter)."""
 
     def __init__(self, callbacks, trainer):
-        callbacks = list(callbacks or ())
+        callbacks = [_as_callback(cb) for cb in callbacks or ()]
         for i, cb in enumerate(callbacks):
             if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks[{i}] must be a Callback, got {type(cb).__name__}")
+                raise TypeError(
+                    f"fit: callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(cb).__name__}"
+                )
             cb.set_trainer(trainer)
         self.callbacks = callbacks
 
@@ -55,6 +62,56 @@ class CallbackList(Callback):
     def on_epoch_end(self, epoch, logs=None): self._call("on_epoch_end", epoch, logs)
     def on_batch_begin(self, batch, logs=None): self._call("on_batch_begin", batch, logs)
     def on_batch_end(self, batch, logs=None): self._call("on_batch_end", batch, logs)
+
+
+class ScheduleCallback(Callback):
+    """An ``LRScheduler`` in ``fit``'s callbacks: stepped at each epoch end, its new lr (the one
+    the next epoch uses) written to ``logs["lr"]``. It must be built on the trainer's optimizer."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def on_train_begin(self, logs=None):
+        schedule, trainer = self.schedule, self.trainer
+        if trainer.optimizer is not schedule.optimizer:
+            raise ValueError(
+                f"{type(schedule).__name__}: the scheduler was built on another optimizer than the trainer's "
+                f"({type(schedule.optimizer).__name__} at {id(schedule.optimizer):#x} vs "
+                f"{type(trainer.optimizer).__name__} at {id(trainer.optimizer):#x})"
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.schedule.step()
+        if logs is not None:
+            logs["lr"] = self.schedule.optimizer.lr
+
+
+class PlateauCallback(Callback):
+    """A ``ReduceLROnPlateau`` in ``fit``'s callbacks, driven through its own hooks: it takes the
+    trainer's optimizer if built without one, starts afresh at train begin, steps on
+    ``logs[monitor]`` at each epoch end and writes ``logs["lr"]``."""
+
+    def __init__(self, plateau):
+        self.plateau = plateau
+
+    def set_trainer(self, trainer):
+        super().set_trainer(trainer)
+        self.plateau.set_trainer(trainer)
+
+    def on_train_begin(self, logs=None):
+        self.plateau.on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.plateau.on_epoch_end(epoch, logs)
+
+
+def _as_callback(cb):
+    """``cb``, or the adapter that lets ``fit`` drive a learning-rate schedule."""
+    if isinstance(cb, LRScheduler):
+        return ScheduleCallback(cb)
+    if isinstance(cb, ReduceLROnPlateau):
+        return PlateauCallback(cb)
+    return cb
 
 
 class _Monitor(Callback):
@@ -96,9 +153,8 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta, "EarlyStopping")
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        self.patience, self.restore_best_weights = patience, bool(restore_best_weights)
+        self.patience = non_negative_int(patience, "patience", "EarlyStopping")
+        self.restore_best_weights = flag(restore_best_weights, "restore_best_weights", "EarlyStopping")
 
     def on_train_begin(self, logs=None):
         self.wait, self.best, self.best_weights, self.stopped_epoch, self.best_epoch = 0, -math.inf, None, None, None
@@ -131,7 +187,8 @@ class ModelCheckpoint(_Monitor):
         super().__init__(monitor, mode, 0.0, "ModelCheckpoint")
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"ModelCheckpoint: path must be a str or path, got {type(path).__name__}")
-        self.path, self.save_best_only = os.fspath(path), bool(save_best_only)
+        self.path = os.fspath(path)
+        self.save_best_only = flag(save_best_only, "save_best_only", "ModelCheckpoint")
 
     def on_train_begin(self, logs=None):
         if not callable(getattr(self.model, "save", None)):
@@ -146,55 +203,14 @@ class ModelCheckpoint(_Monitor):
         self.model.save(self.path.format(epoch=epoch + 1, **logs))
 
 
-class ReduceLROnPlateau(_Monitor):
-    """Multiply the optimizer's ``lr`` by ``factor`` when ``monitor`` has not
-    improved for ``patience`` epochs; wait ``cooldown`` epochs after a reduction;
-    never go below ``min_lr``."""
-
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, cooldown=0, min_lr=0.0, mode="auto"):
-        super().__init__(monitor, mode, min_delta, "ReduceLROnPlateau")
-        self.factor = finite_number(factor, "factor", "ReduceLROnPlateau", minimum=0.0, min_open=True)
-        if self.factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
-        for name, v in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {v!r}")
-        self.patience, self.cooldown = patience, cooldown
-        self.min_lr = finite_number(min_lr, "min_lr", "ReduceLROnPlateau", minimum=0.0)
-
-    def on_train_begin(self, logs=None):
-        self.wait, self.cooldown_left, self.best = 0, 0, -math.inf
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = self._current(logs)
-        if value is not None:
-            self._watch(value)
-        if logs is not None:
-            logs["lr"] = self.trainer.optimizer.lr
-
-    def _watch(self, value):
-        if self.cooldown_left > 0:
-            self.cooldown_left -= 1
-            self.wait = 0
-        if self._improved(value):
-            self.wait = 0
-            return
-        if self.cooldown_left > 0:
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
-            opt = self.trainer.optimizer
-            opt.lr = max(opt.lr * self.factor, self.min_lr)
-            self.cooldown_left, self.wait = self.cooldown, 0
-
-
 class CSVLogger(Callback):
     """Write one CSV row per epoch (``epoch`` then the logs) to ``path``."""
 
     def __init__(self, path, separator=",", append=False):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"CSVLogger: path must be a str or path, got {type(path).__name__}")
-        self.path, self.separator, self.append = os.fspath(path), separator, bool(append)
+        self.path, self.separator = os.fspath(path), separator
+        self.append = flag(append, "append", "CSVLogger")
         self._keys = None
 
     def on_train_begin(self, logs=None):

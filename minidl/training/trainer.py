@@ -8,9 +8,9 @@ from .._checks import as_float_array, flag, fmt_shape, non_negative_int, positiv
 from .._checks import seed as checked_seed
 from .._grad_mode import no_grad
 from .._random import get_rng
-from ..clipping import total_grad_norm
 from ..io import load_checkpoint, save_checkpoint
 from ..layers.layer import Layer, layers_with_state
+from ..optim.clipping import total_grad_norm
 from .callbacks import CallbackList
 from .guard import UpdateGuard
 from .history import History

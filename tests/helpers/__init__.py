@@ -2,7 +2,11 @@
 (``from tests.helpers import numeric_grad``)."""
 
 from .losses import numeric_grad, assert_masked_loss, assert_loss_matches_torch
-from .optim import make_params, grad_at, run, edited_state, assert_load_rejected
+from .optim import (
+    make_params, scalar_param, constant_grad_trace, grad_at, run, assert_follows_reference,
+    assert_float32_close_to_reference, assert_step_in_place, edited_state, assert_load_rejected,
+    save_and_load, TORCH_SHAPES, torch_grad_at, compare_with_torch, assert_relative_close,
+)
 from .files import FIRED, Trap
 from .training import (
     assert_fit_is_one_manual_step,
@@ -44,6 +48,16 @@ __all__ = [
     "run",
     "edited_state",
     "assert_load_rejected",
+    "scalar_param",
+    "constant_grad_trace",
+    "assert_follows_reference",
+    "assert_float32_close_to_reference",
+    "assert_step_in_place",
+    "save_and_load",
+    "TORCH_SHAPES",
+    "torch_grad_at",
+    "compare_with_torch",
+    "assert_relative_close",
     "FIRED",
     "Trap",
     "assert_fit_is_one_manual_step",

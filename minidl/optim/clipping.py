@@ -5,16 +5,18 @@ returns the L2 norm of all gradients together *before* clipping,
 ``sqrt(sum_p sum_i grad_p[i]**2)``, accumulated in float64 whatever the
 gradients' dtype (useful for logging and for spotting exploding gradients).
 
-New clippers subclass ``GradientClipper`` and implement ``_clip(params) -> float``
-on a validated list of distinct parameters.
+A new clipper subclasses ``GradientClipper`` and implements the public
+``clip(params) -> float``: it receives a validated list of distinct parameters,
+changes their ``grad`` in place and returns the total norm before clipping
+(``total_grad_norm`` computes it).
 """
 
 import math
 
 import numpy as np
 
-from ._checks import finite_number
-from .optimizers import parameter_list
+from .._checks import finite_number, flag
+from .optimizer import parameter_list
 
 
 def total_grad_norm(params):
@@ -44,15 +46,17 @@ class GradientClipper:
 
     ``clipper(params) -> float``: ``params`` is an iterable of distinct ``Parameter``
     (``model.parameters()``) or a single one; an empty list gives 0.0. Returns the
-    total L2 norm of the gradients before clipping.
+    total L2 norm of the gradients before clipping. ``__call__`` validates ``params``
+    and calls ``clip``, which a subclass implements.
     """
 
     def __call__(self, params):
-        params = parameter_list(params, type(self).__name__, allow_empty=True, allow_single=True)
-        return self._clip(params)
+        return self.clip(parameter_list(params, type(self).__name__, allow_empty=True, allow_single=True))
 
-    def _clip(self, params):
-        raise NotImplementedError(f"{type(self).__name__} does not implement _clip")
+    def clip(self, params):
+        """Clip the ``grad`` of each of ``params`` (a list of distinct ``Parameter``) in place;
+        return their total norm before clipping."""
+        raise NotImplementedError(f"{type(self).__name__} must implement clip(params)")
 
     def get_config(self):
         """Constructor arguments as JSON-able values."""
@@ -76,7 +80,7 @@ class ClipByValue(GradientClipper):
     def get_config(self):
         return {"clip_value": self.clip_value}
 
-    def _clip(self, params):
+    def clip(self, params):
         total = _total_norm([p.grad for p in params])
         for p in params:
             np.clip(p.grad, -self.clip_value, self.clip_value, out=p.grad)
@@ -104,17 +108,12 @@ class ClipByGlobalNorm(GradientClipper):
 
     def __init__(self, max_norm, error_if_nonfinite=False):
         self.max_norm = finite_number(max_norm, "max_norm", "ClipByGlobalNorm", minimum=0.0, min_open=True)
-        if not isinstance(error_if_nonfinite, (bool, np.bool_)):
-            raise TypeError(
-                "ClipByGlobalNorm: error_if_nonfinite must be a bool, "
-                f"got {error_if_nonfinite!r} ({type(error_if_nonfinite).__name__})"
-            )
-        self.error_if_nonfinite = bool(error_if_nonfinite)
+        self.error_if_nonfinite = flag(error_if_nonfinite, "error_if_nonfinite", "ClipByGlobalNorm")
 
     def get_config(self):
         return {"max_norm": self.max_norm, "error_if_nonfinite": self.error_if_nonfinite}
 
-    def _clip(self, params):
+    def clip(self, params):
         total = _total_norm([p.grad for p in params])
         if not math.isfinite(total):
             if self.error_if_nonfinite:

@@ -1,19 +1,16 @@
-"""The extra losses, optimizers and lr schedules against PyTorch (float64), skipped without torch."""
+"""Losses against PyTorch (float64), skipped without torch: value and gradient.
+
+Moved unchanged from the former test_torch_extra.py and test_torch_optimizers.py, to be
+folded into the loss tests."""
 
 import numpy as np
 import pytest
 
+import minidl as mdl
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss
-from minidl.optimizers import SGD, AdamW
-from minidl.optimizers_extra import Adagrad, RMSprop
-from minidl.parameter import Parameter
-from minidl.schedules import CosineAnnealingLR, ExponentialLR, StepLR
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-
-STEPS = 6
-SHAPES = [(3, 4), (4,), (2, 1, 3)]
 
 
 def assert_close(ours, theirs, tol=1e-8):
@@ -114,103 +111,13 @@ def test_l1_matches_torch_including_zero_differences(reduction):
     assert not loss.backward()[1].any()
 
 
-# ---- optimizers --------------------------------------------------------------------------
-
-
-def _grad_at(value, t):
-    return np.sin(value * (t + 1)) + 0.1 * (t + 1) * np.cos(value)
-
-
-def compare_optimizer(ours_cls, torch_cls, config):
-    rng = np.random.default_rng(11)
-    values = [rng.normal(size=s) for s in SHAPES]
-    params = [Parameter(v.copy(), f"p{i}") for i, v in enumerate(values)]
-    tensors = [torch.tensor(v.copy(), dtype=torch.float64, requires_grad=True) for v in values]
-    ours, theirs = ours_cls(params, **config), torch_cls(tensors, **config)
-    for t in range(STEPS):
-        for p, x in zip(params, tensors):
-            p.grad[...] = _grad_at(p.data, t)
-            x.grad = torch.from_numpy(_grad_at(x.detach().numpy(), t))
-        ours.step()
-        theirs.step()
-        for p, x in zip(params, tensors):
-            assert_close(p.data, x.detach().numpy())
-    assert not np.allclose(params[0].data, values[0])
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        {},
-        {"lr": 0.05, "alpha": 0.9},
-        {"lr": 0.01, "eps": 1e-4, "weight_decay": 0.1},
-        {"lr": 0.01, "momentum": 0.9},
-        {"lr": 0.02, "alpha": 0.8, "centered": True},
-        {"lr": 0.01, "alpha": 0.95, "momentum": 0.5, "centered": True, "weight_decay": 0.05},
-        {"lr": 0.1, "alpha": 0.0},
-    ],
-)
-def test_rmsprop_matches_torch(config):
-    compare_optimizer(RMSprop, torch.optim.RMSprop, config)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        {},
-        {"lr": 0.1, "lr_decay": 0.05},
-        {"lr": 0.05, "weight_decay": 0.1},
-        {"lr": 0.05, "initial_accumulator_value": 0.3, "eps": 1e-6},
-        {"lr": 0.2, "lr_decay": 0.5, "weight_decay": 0.01, "initial_accumulator_value": 1.0},
-    ],
-)
-def test_adagrad_matches_torch(config):
-    compare_optimizer(Adagrad, torch.optim.Adagrad, config)
-
-
-@pytest.mark.parametrize(
-    "config",
-    [
-        {},
-        {"lr": 0.01},
-        {"lr": 0.05, "weight_decay": 0.1},
-        {"lr": 0.01, "betas": (0.5, 0.9), "eps": 1e-4, "weight_decay": 0.0},
-        {"lr": 0.1, "betas": (0.0, 0.99), "weight_decay": 0.5},
-    ],
-)
-def test_adamw_matches_torch(config):
-    compare_optimizer(AdamW, torch.optim.AdamW, config)
-
-
-# ---- schedules -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("ours", "theirs", "epochs"),
-    [
-        (lambda o: StepLR(o, 3), lambda o: torch.optim.lr_scheduler.StepLR(o, 3), 12),
-        (lambda o: StepLR(o, 2, gamma=0.7), lambda o: torch.optim.lr_scheduler.StepLR(o, 2, gamma=0.7), 12),
-        (lambda o: ExponentialLR(o, 0.9), lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.9), 15),
-        (lambda o: CosineAnnealingLR(o, 1), lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 1), 6),
-        (lambda o: CosineAnnealingLR(o, 5), lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 5), 16),
-        (
-            lambda o: CosineAnnealingLR(o, 7, eta_min=0.01),
-            lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 7, eta_min=0.01),
-            22,
-        ),
-    ],
-)
-def test_schedules_match_torch(ours, theirs, epochs):
-    opt = SGD([Parameter(np.zeros(2), "w")], lr=0.1)
-    t_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
-    sched, t_sched = ours(opt), theirs(t_opt)
-    rates, t_rates = [sched.get_last_lr()], [t_sched.get_last_lr()[0]]
-    for _ in range(epochs):
-        t_opt.step()  # torch wants the optimizer step first
-        sched.step()
-        t_sched.step()
-        rates.append(sched.get_last_lr())
-        t_rates.append(t_sched.get_last_lr()[0])
-    assert sched.last_epoch == t_sched.last_epoch == epochs
-    np.testing.assert_allclose(rates, t_rates, rtol=1e-12, atol=1e-15)
-    assert len(set(rates)) > 1
+def test_mse_matches_torch():
+    rng = np.random.default_rng(5)
+    pred, target = rng.normal(size=(4, 7, 3)), rng.normal(size=(4, 7, 3))
+    loss = mdl.MSELoss()
+    value = loss(pred, target)
+    x = torch.tensor(pred, requires_grad=True)
+    ref = torch.nn.functional.mse_loss(x, torch.tensor(target))
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), x.grad.numpy(), rtol=1e-14)

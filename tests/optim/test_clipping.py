@@ -1,4 +1,5 @@
-"""Gradient clippers: hand-computed norms and clipped values, non-finite gradients, errors."""
+"""Gradient clippers: hand-computed norms and clipped values, non-finite gradients, a user's
+clipper, torch's clip_grad_norm_ / clip_grad_value_ (and a clipped Adam training), errors."""
 
 import math
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.clipping import total_grad_norm
+from minidl.optim.clipping import GradientClipper, total_grad_norm
+from tests.helpers import TORCH_SHAPES, assert_relative_close
 
 
 def params_with_grads(*grads, dtype=np.float64):
@@ -113,6 +115,101 @@ def test_works_on_a_layer_and_repr():
     assert repr(clipper) == "ClipByGlobalNorm(max_norm=1.0, error_if_nonfinite=False)"
     assert repr(mdl.ClipByValue(2)) == "ClipByValue(clip_value=2.0)"
 
+
+class ClipEach(GradientClipper):
+    """A user's clipper: each gradient rescaled to norm at most ``max_norm`` on its own."""
+
+    def __init__(self, max_norm):
+        self.max_norm = max_norm
+
+    def clip(self, params):
+        total = total_grad_norm(params)
+        for p in params:
+            norm = float(np.sqrt(np.sum(p.grad**2)))
+            if norm > self.max_norm:
+                p.grad *= self.max_norm / norm
+        return total
+
+
+def test_a_user_clipper_implements_clip_and_gets_validated_parameters():
+    a, b = params_with_grads([3.0, 4.0], [[0.5]])
+    clipper = ClipEach(1.0)
+    assert clipper([a, b]) == pytest.approx(math.sqrt(25.25), rel=1e-15)
+    np.testing.assert_allclose(a.grad, [0.6, 0.8], rtol=1e-15)
+    np.testing.assert_array_equal(b.grad, [[0.5]])
+    assert clipper(a) == pytest.approx(1.0, rel=1e-15)  # a single Parameter becomes a list
+    with pytest.raises(ValueError, match=r"ClipEach: params\[1\] is the same Parameter as params\[0\]"):
+        clipper([a, a])
+    with pytest.raises(NotImplementedError, match=r"GradientClipper must implement clip\(params\)"):
+        GradientClipper()([a])
+
+
+# ---- against torch ---------------------------------------------------------------------
+
+
+def _same_grads(torch, seed):
+    """minidl parameters and torch tensors (float64, shapes ``TORCH_SHAPES``) holding the same random gradients."""
+    rng = np.random.default_rng(seed)
+    params = [mdl.Parameter(np.zeros(s), "p") for s in TORCH_SHAPES]
+    tensors = [torch.zeros(s, dtype=torch.float64, requires_grad=True) for s in TORCH_SHAPES]
+    for p, x in zip(params, tensors):
+        p.grad[...] = rng.normal(size=p.shape)
+        x.grad = torch.from_numpy(p.grad.copy())
+    return params, tensors
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 2.0, 1e3])
+def test_clip_by_global_norm_matches_torch(max_norm):
+    torch = pytest.importorskip("torch")
+    params, tensors = _same_grads(torch, 9)
+    total = mdl.ClipByGlobalNorm(max_norm)(params)
+    ref = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+    assert total == pytest.approx(ref.item(), rel=1e-14)
+    for p, x in zip(params, tensors):
+        np.testing.assert_allclose(p.grad, x.grad.numpy(), rtol=1e-14)
+
+
+def test_clip_by_value_matches_torch():
+    torch = pytest.importorskip("torch")
+    params, tensors = _same_grads(torch, 10)
+    mdl.ClipByValue(0.7)(params)
+    torch.nn.utils.clip_grad_value_(tensors, 0.7)
+    for p, x in zip(params, tensors):
+        np.testing.assert_array_equal(p.grad, x.grad.numpy())
+
+
+def test_dense_mse_clip_adam_training_matches_torch(float64):
+    """Five steps of Dense + MSE + global-norm clipping + Adam, against nn.Linear."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
+    dense = mdl.Dense(3, 2)
+    linear = torch.nn.Linear(3, 2).double()
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(dense.kernel.data.T.copy()))
+        linear.bias.copy_(torch.from_numpy(dense.bias.data.copy()))
+    loss, opt, clip = mdl.MSELoss(), mdl.Adam(dense.parameters(), lr=0.05), mdl.ClipByGlobalNorm(0.3)
+    t_opt = torch.optim.Adam(linear.parameters(), lr=0.05)
+    for _ in range(5):
+        opt.zero_grad()
+        value = loss(dense(x), y)
+        dense.backward(loss.backward())
+        norm = clip(dense.parameters())
+        opt.step()
+
+        t_opt.zero_grad()
+        t_loss = torch.nn.functional.mse_loss(linear(torch.from_numpy(x)), torch.from_numpy(y))
+        t_loss.backward()
+        t_norm = torch.nn.utils.clip_grad_norm_(linear.parameters(), 0.3)
+        t_opt.step()
+
+        assert value == pytest.approx(t_loss.item(), rel=1e-12)
+        assert norm == pytest.approx(t_norm.item(), rel=1e-12)
+        assert_relative_close(dense.kernel.data, linear.weight.detach().numpy().T)
+        assert_relative_close(dense.bias.data, linear.bias.detach().numpy())
+
+
+# ---- bad arguments -------------------------------------------------------------------
 
 P = mdl.Parameter(np.zeros(2), "w")
 

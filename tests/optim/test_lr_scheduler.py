@@ -1,14 +1,18 @@
-"""Learning-rate schedules: hand-computed lr sequences, torch's stepping semantics,
-state dicts, bad arguments, and use as a callback in a real TBPTTTrainer fit."""
+"""Learning-rate schedules: hand-computed lr sequences, torch's stepping semantics and
+torch.optim.lr_scheduler itself, state dicts, bad arguments, a user's schedule, and use in
+a real TBPTTTrainer fit (through the callback adapter). ReduceLROnPlateau, the other half
+of lr_scheduler.py, is tested in test_lr_scheduler_plateau.py."""
 
+import ast
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.schedules import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
+from minidl.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
 from minidl.training.callbacks import Callback
 
 
@@ -198,7 +202,7 @@ def test_fit_with_a_schedule_records_lr_and_trains_with_it(float64):
     model = _model()
     opt = mdl.SGD(model.parameters(), lr=0.1)
     sched = StepLR(opt, step_size=1, gamma=0.5)
-    assert isinstance(sched, Callback) and isinstance(sched, LRScheduler)
+    assert isinstance(sched, LRScheduler) and not isinstance(sched, Callback)  # a plain object: fit adapts it
     trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0)
     history = trainer.fit(x, y, epochs=3, batch_size=5, shuffle=False, verbose=0, callbacks=[sched])
     # logs["lr"] is the lr after the epoch's step: the one the next epoch uses (as ReduceLROnPlateau)
@@ -244,7 +248,99 @@ def test_fit_rejects_a_schedule_on_another_optimizer():
     assert other.last_epoch == 0
 
 
+def test_optim_never_imports_training():
+    """A schedule is a plain object: no module of minidl/optim imports minidl.training (the
+    callback adapter lives with the callbacks)."""
+    folder = Path(mdl.optim.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                assert "training" not in name, f"{path.name} imports {name}"
+    assert len(list(folder.glob("*.py"))) == 8
+
+
 def test_top_level_names():
     assert (mdl.LRScheduler, mdl.StepLR, mdl.ExponentialLR, mdl.CosineAnnealingLR) == (
         LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR
     )
+
+
+# ---- against torch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "epochs"),
+    [
+        (lambda o: StepLR(o, 3), lambda lrs, o: lrs.StepLR(o, 3), 12),
+        (lambda o: StepLR(o, 2, gamma=0.7), lambda lrs, o: lrs.StepLR(o, 2, gamma=0.7), 12),
+        (lambda o: ExponentialLR(o, 0.9), lambda lrs, o: lrs.ExponentialLR(o, 0.9), 15),
+        (lambda o: CosineAnnealingLR(o, 1), lambda lrs, o: lrs.CosineAnnealingLR(o, 1), 6),
+        (lambda o: CosineAnnealingLR(o, 5), lambda lrs, o: lrs.CosineAnnealingLR(o, 5), 16),
+        (lambda o: CosineAnnealingLR(o, 7, eta_min=0.01), lambda lrs, o: lrs.CosineAnnealingLR(o, 7, eta_min=0.01), 22),
+    ],
+)
+def test_schedules_match_torch(ours, theirs, epochs):
+    torch = pytest.importorskip("torch")
+    opt = mdl.SGD([mdl.Parameter(np.zeros(2), "w")], lr=0.1)
+    t_opt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
+    sched, t_sched = ours(opt), theirs(torch.optim.lr_scheduler, t_opt)
+    rates, t_rates = [sched.get_last_lr()], [t_sched.get_last_lr()[0]]
+    for _ in range(epochs):
+        t_opt.step()  # torch wants the optimizer step first
+        sched.step()
+        t_sched.step()
+        rates.append(sched.get_last_lr())
+        t_rates.append(t_sched.get_last_lr()[0])
+    assert sched.last_epoch == t_sched.last_epoch == epochs
+    np.testing.assert_allclose(rates, t_rates, rtol=1e-12, atol=1e-15)
+    assert len(set(rates)) > 1
+
+
+# ---- a user's schedule -------------------------------------------------------------------
+
+
+class Halving(LRScheduler):
+    """A user's schedule: halve the lr every ``every`` epochs, never below ``floor``."""
+
+    def __init__(self, optimizer, every=2, floor=0.0):
+        super().__init__(optimizer, every=every, floor=floor)
+
+    def next_lr(self, lr):
+        return max(lr / 2, self.defaults["floor"]) if self.last_epoch % self.defaults["every"] == 0 else lr
+
+
+def test_a_user_schedule_steps_saves_and_resumes_generically():
+    sched = Halving(optimizer(1.0), every=2, floor=0.2)
+    assert sched.defaults == {"every": 2, "floor": 0.2}
+    assert trace(sched, 6) == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.2]
+    state = json.loads(json.dumps(sched.state_dict()))
+    assert state == {"type": "Halving", "config": {"every": 2, "floor": 0.2}, "last_epoch": 6, "base_lr": 1.0,
+                     "last_lr": 0.2}
+    resumed = Halving(optimizer(0.2), every=5)
+    resumed.load_state_dict(state)
+    assert resumed.defaults == sched.defaults and resumed.last_epoch == 6 and resumed.base_lr == 1.0
+    assert repr(resumed) == "Halving(every=2, floor=0.2, last_epoch=6, lr=0.2)"
+
+
+def test_a_user_schedule_in_fit_and_its_contract_errors(float64):
+    model = _model()
+    opt = mdl.SGD(model.parameters(), lr=0.4)
+    x, y = np.zeros((2, 3, 2)), np.zeros((2, 1))
+    history = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0).fit(
+        x, y, epochs=4, verbose=0, callbacks=[Halving(opt, every=1)])
+    assert history.history["lr"] == [0.2, 0.1, 0.05, 0.025]
+
+    class Nothing(LRScheduler):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"Nothing must implement next_lr\(lr\)"):
+        Nothing(optimizer()).step()
+    with pytest.raises(TypeError, match=r"Halving: floor must be a number, bool, str or None \(to be saved\), "
+                                        r"got list"):
+        Halving(optimizer(), floor=[0.1])

@@ -1,0 +1,90 @@
+"""Adam and AdamW, as ``torch.optim.Adam`` and ``torch.optim.AdamW``."""
+
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from .._checks import finite_number
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction and L2 weight decay, as ``torch.optim.Adam``.
+
+    Per parameter ``p`` with gradient ``g``, at step ``t = 1, 2, ...``::
+
+        g = g + weight_decay * p                     # L2 on the gradient (AdamW decays p instead)
+        m = beta1 * m + (1 - beta1) * g              # computed as m += (1 - beta1) * (g - m)
+        v = beta2 * v + (1 - beta2) * g**2
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    ``m`` and ``v`` start at zero. Args: ``lr >= 0``, ``betas = (beta1, beta2)`` each in
+    ``[0, 1)``, ``eps >= 0``, ``weight_decay >= 0``.
+
+    State per parameter: ``step``, ``exp_avg`` (m) and ``exp_avg_sq`` (v), torch's names.
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def check_defaults(self, defaults):
+        owner = type(self).__name__
+        d = super().check_defaults(defaults)
+        betas = d["betas"]
+        if isinstance(betas, (str, Mapping)) or not isinstance(betas, Iterable):
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
+        betas = tuple(betas)
+        if len(betas) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {len(betas)} values {betas!r}")
+        d["betas"] = tuple(finite_number(b, f"betas[{i}]", owner, minimum=0.0) for i, b in enumerate(betas))
+        for i, b in enumerate(d["betas"]):
+            if b >= 1.0:
+                raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b}")
+        d["eps"] = finite_number(d["eps"], "eps", owner, minimum=0.0)
+        d["weight_decay"] = finite_number(d["weight_decay"], "weight_decay", owner, minimum=0.0)
+        return d
+
+    def update(self, param, grad, state):
+        weight_decay = self.defaults["weight_decay"]
+        if weight_decay != 0:
+            grad = grad + weight_decay * param       # L2: the decay goes through the moments
+        self._adam_step(param, grad, state)
+
+    def _adam_step(self, param, grad, state):
+        """Adam's step of ``param`` from ``grad``, weight decay already applied."""
+        lr, (beta1, beta2), eps = (self.defaults[k] for k in ("lr", "betas", "eps"))
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (grad - m)                # m = beta1 * m + (1 - beta1) * g (torch's lerp)
+        v *= beta2
+        v += (1 - beta2) * (grad * grad)             # v = beta2 * v + (1 - beta2) * g**2
+        step_size = lr / (1 - beta1**t)              # the bias corrections of m ...
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps   # ... and of v
+        param -= step_size * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``.
+
+    The same update as ``Adam`` with ``weight_decay = 0``, after the parameter itself
+    has been shrunk::
+
+        p = p * (1 - lr * weight_decay)              # decoupled: not part of g, m or v
+        (then Adam's step with the raw gradient g)
+
+    Args as ``Adam``; the default ``weight_decay`` is ``1e-2`` (torch's).
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+    def update(self, param, grad, state):
+        lr, weight_decay = (self.defaults[k] for k in ("lr", "weight_decay"))
+        if weight_decay != 0:
+            param *= 1 - lr * weight_decay
+        self._adam_step(param, grad, state)

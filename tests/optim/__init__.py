@@ -1,0 +1,1 @@
+"""Tests of minidl.optim: one module per library module."""
