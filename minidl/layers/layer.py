@@ -85,10 +85,20 @@ class Layer:
 
     ``supports_truncation = False`` marks a layer that needs each whole sequence in
     one forward (``Bidirectional``); the trainer then refuses ``k1`` / ``k2``.
+
+    **The mask protocol** (variable-length sequences; a mask is a bool array
+    ``(batch, time)``, True at real steps). A layer whose ``forward`` takes a
+    ``mask=`` keyword sets ``takes_mask = True`` (``RNN``, ``Bidirectional``); a model
+    hands such a layer the mask of its input and every other layer none.
+    ``compute_mask(x, mask)`` gives the mask of the layer's output from its input and
+    the input's mask: by default the mask passes on unchanged (a layer that keeps the
+    time axis); a layer that makes a mask (``Masking``, ``Embedding(mask_zero=True)``)
+    or drops the time axis (``RNN(return_sequences=False)``, ``Flatten``) overrides it.
     """
 
     has_state = False
     supports_truncation = True
+    takes_mask = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -110,6 +120,11 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Shape of the output for an input of ``input_shape`` (None for unknown sizes)."""
         return tuple(input_shape)
+
+    def compute_mask(self, x, mask):
+        """The mask of this layer's output (``(batch, time)`` bool, or None) for the input
+        ``x`` whose mask is ``mask``; the default passes ``mask`` on unchanged."""
+        return mask
 
     def expected_input_shape(self):
         """The input shape this layer needs, None for unknown sizes (``(None, None, 3)``),
