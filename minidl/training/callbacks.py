@@ -7,7 +7,10 @@ setting ``self.trainer.stop_training = True`` ends ``fit`` after the current bat
 A learning-rate schedule (``minidl.optim.lr_scheduler``: an ``LRScheduler`` or
 ``ReduceLROnPlateau``, plain objects) may be listed among the callbacks too:
 ``CallbackList`` wraps it in an adapter (``ScheduleCallback``, ``PlateauCallback``) that
-steps it at each epoch end and writes the new rate to ``logs["lr"]``.
+steps it at each epoch end and writes the new rate to ``logs["lr"]``. The adapters run
+before every other callback, whatever the order of the list, so each callback sees the
+epoch's logs complete (a ``CSVLogger`` listed before a ``StepLR`` still has the ``lr``
+column).
 """
 
 import csv
@@ -40,7 +43,8 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls each hook on every callback in order (a schedule through its adapter)."""
+    """Calls each hook on every callback: the schedules' adapters first, then the other
+    callbacks in the order given."""
 
     def __init__(self, callbacks, trainer):
         callbacks = [_as_callback(cb) for cb in callbacks or ()]
@@ -50,7 +54,8 @@ class CallbackList(Callback):
                     f"fit: callbacks[{i}] must be a Callback or a learning-rate schedule, got {type(cb).__name__}"
                 )
             cb.set_trainer(trainer)
-        self.callbacks = callbacks
+        schedules = [cb for cb in callbacks if isinstance(cb, (ScheduleCallback, PlateauCallback))]
+        self.callbacks = schedules + [cb for cb in callbacks if cb not in schedules]
 
     def _call(self, hook, *args):
         for cb in self.callbacks:

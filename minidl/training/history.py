@@ -10,8 +10,9 @@ class History:
         epoch: list of the (0-based) epoch numbers recorded.
 
     An epoch is recorded as soon as it is complete, before the epoch-end callbacks
-    run; what they add to its logs (``ReduceLROnPlateau`` adds ``"lr"``) still shows
-    in ``history``, since the record keeps the logs dict itself.
+    run; what they add to its logs (a schedule adds ``"lr"``, and schedules run before
+    the other callbacks) still shows in ``history``, since the record keeps the logs
+    dict itself.
     """
 
     def __init__(self):

@@ -72,3 +72,21 @@ def test_csv_logger(tmp_path):
     assert lines[0] == "epoch,loss,val_loss"
     assert [l.split(",")[0] for l in lines[1:]] == ["0", "1"]
     assert [float(l.split(",")[2]) for l in lines[1:]] == [0.5, 0.25]
+
+
+@pytest.mark.parametrize("logger_first", [True, False])
+def test_csv_logger_sees_the_lr_of_a_schedule_listed_before_or_after_it(tmp_path, logger_first):
+    path = tmp_path / "log.csv"
+    mdl.set_seed(0)
+    model = small_rnn_model()
+    opt = mdl.SGD(model.parameters(), lr=0.1)
+    trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), opt, seed=0)
+    logger, schedule = mdl.CSVLogger(path), mdl.StepLR(opt, step_size=1, gamma=0.5)
+    x, y = random_sequences(n=2)
+    hist = trainer.fit(x, y, epochs=3, batch_size=2, verbose=0,
+                       callbacks=[logger, schedule] if logger_first else [schedule, logger])
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,loss,lr"
+    assert [float(line.split(",")[2]) for line in lines[1:]] == [0.05, 0.025, 0.0125]
+    assert hist.history["lr"] == [0.05, 0.025, 0.0125]
+    assert [float(line.split(",")[1]) for line in lines[1:]] == hist.history["loss"]
