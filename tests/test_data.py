@@ -8,6 +8,7 @@ import pytest
 
 import minidl as mdl
 import minidl.data as data
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, bad_model
 
 
 # ---- sliding_windows ---------------------------------------------------------------------
@@ -385,3 +386,33 @@ def test_scaler_state_dict_through_npz(tmp_path):
     np.testing.assert_allclose(fresh.transform([[1.0]]), [[0.25]])
     with pytest.raises(TypeError, match=r"MinMaxScaler.load_state_dict: expected a mapping, got list"):
         fresh.load_state_dict([1, 2])
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("windows_complex", lambda: data.sliding_windows(np.zeros(10, complex), 3),
+         TypeError, r"^sliding_windows: series must be a real numeric array, got dtype complex128"),
+    ("windows_object", lambda: data.sliding_windows(np.array([None] * 10), 3),
+         TypeError, r"^sliding_windows: series must be a real numeric array, got dtype object"),
+    ("windows_empty", lambda: data.sliding_windows(np.zeros(0), 1),
+         ValueError, r"^sliding_windows: series of length 0 is too short for window=1 \+ horizon=1"),
+    ("scaler_fit_complex", lambda: data.StandardScaler().fit(np.zeros((3, 2), complex)),
+         TypeError, r"^StandardScaler\.fit: x must be a real numeric array, got dtype complex128"),
+    ("scaler_transform_object", lambda: data.MinMaxScaler().fit(np.zeros((3, 2))).transform(np.array([[None, 1]], dtype=object)),
+         TypeError, r"^MinMaxScaler\.transform: x must be a real numeric array, got dtype object"),
+    ("scaler_fit_ragged", lambda: data.MinMaxScaler().fit([[1.0], [1.0, 2.0]]),
+         TypeError, r"^MinMaxScaler\.fit: x must be a numeric array, got list"),
+    ("forecast_complex_seed", lambda: data.forecast(bad_model(), np.zeros((5, 2), complex), 3),
+         TypeError, r"^forecast: seed_window must be a real numeric array, got dtype complex128"),
+    ("split_no_samples", lambda: data.train_val_split(np.zeros(0), np.zeros(0), val_size=1),
+         ValueError, r"^train_val_split: both parts must be non-empty: 0 samples give 1 for validation"),
+    ("sine_nan_frequency", lambda: data.sine_wave(10, frequencies=[np.nan]),
+         ValueError, r"^sine_wave: frequencies must be finite, got \[nan\]"),
+    ("sine_complex_amplitude", lambda: data.sine_wave(10, amplitudes=1j),
+         TypeError, r"^sine_wave: amplitudes must be a real numeric array, got dtype complex128"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2
 
 
 class _ScaleForGradcheck(mdl.Layer):
@@ -117,3 +118,31 @@ def test_integer_input_is_not_differentiated(float64):
 def test_refuses_to_run_under_no_grad(rng):
     with mdl.no_grad(), pytest.raises(RuntimeError, match="gradcheck cannot run under no_grad"):
         mdl.gradcheck(mdl.Dense(2, 2), rng.standard_normal((1, 2)))
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "gradcheck_grad_out",
+            lambda: mdl.gradcheck(mdl.Dense(3, 2), BAD_X2, grad_out=np.zeros(2)),
+            ValueError,
+            r"gradcheck: expected grad_out of shape \(2, 2\), got \(2,\)",
+        ),
+    ("gradcheck_zero_eps", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.ones((1, 2)), eps=0),
+         ValueError, r"^gradcheck: eps must be > 0\.0, got 0\.0"),
+    ("gradcheck_string_eps", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.ones((1, 2)), eps="a"),
+         TypeError, r"^gradcheck: eps must be a real number, got 'a' \(str\)"),
+    ("gradcheck_negative_atol", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.ones((1, 2)), atol=-1),
+         ValueError, r"^gradcheck: atol must be >= 0\.0, got -1\.0"),
+    ("gradcheck_negative_max_elements", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.ones((1, 2)), max_elements=-1),
+         ValueError, r"^gradcheck: max_elements must be >= 1, got -1"),
+    ("gradcheck_negative_seed", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.ones((1, 2)), seed=-1),
+         ValueError, r"^gradcheck: seed must be a non-negative int, got -1"),
+    ("gradcheck_string_input", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.array([["a", "b"]])),
+         TypeError, r"^Dense\(.*input must be a real numeric array, got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X, BAD_X2, bad_model
 
 
 def _nested():
@@ -297,3 +298,43 @@ def test_summary_infers_the_input_of_token_and_bidirectional_models():
     assert "Total params: 926" in text
     inner = mdl.Sequential([mdl.Bidirectional(mdl.RNN(mdl.GRUCell(3, 2)))])
     assert "input shape (None, None, 3)" in inner.summary()
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "sequential_non_layer",
+            lambda: mdl.Sequential([mdl.Dense(3, 2), "relu"]),
+            TypeError,
+            r"Sequential: layers\[1\] must be a Layer, got str",
+        ),
+    (
+            "sequential_function",
+            lambda: mdl.Sequential([np.tanh]),
+            TypeError,
+            r"Sequential: layers\[0\] must be a Layer, got ufunc",
+        ),
+    (
+            "sequential_inner_shape",
+            lambda: mdl.Sequential([mdl.Dense(3, 2), mdl.Dense(4, 1)]).forward(BAD_X2),
+            ValueError,
+            r"Dense\(in_features=4.*expected input \(\.\.\., 4\), got shape \(2, 2\)",
+        ),
+    (
+            "sequential_backward_first",
+            lambda: mdl.Sequential([mdl.Dense(3, 2)]).backward(np.zeros((2, 2))),
+            RuntimeError,
+            r"Dense\(.*backward called before forward",
+        ),
+    ("predict_strings", lambda: bad_model().predict(np.full((2, 3, 2), "a")),
+         TypeError, r"^RNN\(GRUCell\(.*input must be a real numeric array, got dtype <U1"),
+    ("predict_no_samples", lambda: bad_model().predict(np.zeros((0, 3, 2))),
+         ValueError, r"^RNN\(GRUCell\(.*at least one sample and one step, got shape \(0, 3, 2\)"),
+    ("predict_negative_batch_size", lambda: bad_model().predict(BAD_X, batch_size=-2),
+         ValueError, r"^Sequential\.predict: batch_size must be >= 1, got -2"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 
 def test_parameter_fields():
@@ -22,3 +23,25 @@ def test_parameter_fields():
 def test_parameter_rejects_integer_data():
     with pytest.raises(TypeError, match=r"Parameter 'w'.*float array.*int64"):
         mdl.Parameter(np.array([1, 2], np.int64), name="w")
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "parameter_int",
+            lambda: mdl.Parameter(np.arange(3), "w"),
+            TypeError,
+            r"Parameter 'w': expected a float array, got dtype int64",
+        ),
+    ("parameter_complex", lambda: mdl.Parameter(np.zeros(2, complex), "w"),
+         TypeError, r"^Parameter 'w': expected a float array, got dtype complex128"),
+    ("parameter_object", lambda: mdl.Parameter(np.array([None]), "w"),
+         TypeError, r"^Parameter 'w': expected a float array, got dtype object"),
+    ("parameter_string", lambda: mdl.Parameter(np.array(["a"]), "w"),
+         TypeError, r"^Parameter 'w': expected a float array, got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -5,6 +5,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers import adam_trainer, random_sequences, small_rnn_model
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, bad_trainer
 
 
 @pytest.mark.parametrize("seq", [False, True])
@@ -51,3 +52,19 @@ def test_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path):
         adam_trainer(other).load_checkpoint(path)
     with pytest.raises(ValueError, match="k1"):
         adam_trainer(small_rnn_model(), k1=2).load_checkpoint(path)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("save_checkpoint_not_a_path", lambda: bad_trainer().save_checkpoint(3),
+         TypeError, r"^write_archive: path must be a str or os\.PathLike, got int"),
+    ("load_checkpoint_none", lambda: bad_trainer().load_checkpoint(None),
+         TypeError, r"^cannot read a 'minidl-checkpoint' file: path must be a str or os\.PathLike, got NoneType"),
+    ("save_checkpoint_missing_folder", lambda: bad_trainer().save_checkpoint("/nonexistent-minidl/c.npz"),
+         FileNotFoundError, r"No such file or directory \(writing '/nonexistent-minidl/c\.npz'\)"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

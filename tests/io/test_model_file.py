@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, bad_model
 
 
 class _MinimalCell(mdl.Cell):
@@ -332,3 +333,17 @@ def test_every_builtin_layer_is_saved_and_rebuilt(tmp_path):
     assert [type(l) for l in loaded.sublayers()] == [type(l) for l in model.sublayers()]
     for (name, p), q in zip(model.named_parameters(), loaded.parameters()):
         np.testing.assert_array_equal(q.data, p.data, err_msg=name)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("load_model_none", lambda: mdl.load_model(None),
+         TypeError, r"^load_model: path must be a str or os\.PathLike, got NoneType"),
+    ("save_model_none", lambda: bad_model().save(None),
+         TypeError, r"^Sequential\.save: path must be a str or os\.PathLike, got NoneType"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -9,6 +9,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers import assert_close_rel, assert_output_edits_leave_gradients
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2, after_forward
 
 ACTIVATIONS = [mdl.Tanh, mdl.Sigmoid, mdl.ReLU]
 
@@ -101,3 +102,43 @@ def test_activation_bad_inputs(layer):
         act.backward(np.ones((3, 2)))
     with pytest.raises(TypeError, match=r"grad_out must be a real numeric array, got dtype complex128"):
         act.backward(np.ones((2, 3), complex))
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "tanh_string",
+            lambda: mdl.Tanh().forward(["a", "b"]),
+            TypeError,
+            r"Tanh\(\): input must be a real numeric array, got dtype <U1",
+        ),
+    (
+            "sigmoid_complex",
+            lambda: mdl.Sigmoid().forward(np.array([1j])),
+            TypeError,
+            r"Sigmoid\(\): input must be a real numeric array, got dtype complex128",
+        ),
+    (
+            "sigmoid_backward_first",
+            lambda: mdl.Sigmoid().backward(np.zeros(2)),
+            RuntimeError,
+            r"Sigmoid\(\): backward called before forward",
+        ),
+    (
+            "tanh_grad_shape",
+            lambda: after_forward(mdl.Tanh(), BAD_X2).backward(np.zeros((3, 2))),
+            ValueError,
+            r"Tanh\(\): expected grad_out of shape \(2, 3\), got \(3, 2\)",
+        ),
+    (
+            "relu_grad_string",
+            lambda: after_forward(mdl.ReLU(), BAD_X2).backward(np.full((2, 3), "a")),
+            TypeError,
+            r"ReLU\(\): grad_out must be a real numeric array, got dtype <U1",
+        ),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

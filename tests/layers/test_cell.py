@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 
 class _LeakyCell(mdl.Cell):
@@ -176,3 +177,31 @@ def test_user_cell_get_config_and_save(tmp_path, rng):
     assert type(restored.layers[0].cell) is _LeakyCell
     x = rng.standard_normal((2, 4, 2)).astype(np.float32)
     np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "cell_wrong_features",
+            lambda: mdl.RNNCell(3, 4).forward(np.zeros((2, 5))),
+            ValueError,
+            r"RNNCell\(input_size=3.*expected input \(batch, 3\), got shape \(2, 5\)",
+        ),
+    (
+            "cell_rank1",
+            lambda: mdl.GRUCell(3, 4).forward(np.zeros(3)),
+            ValueError,
+            r"GRUCell\(input_size=3.*expected input \(batch, 3\), got shape \(3,\)",
+        ),
+    (
+            "cell_string",
+            lambda: mdl.LSTMCell(3, 4).forward("abc"),
+            TypeError,
+            r"LSTMCell\(.*input must be a real numeric array, got dtype <U3",
+        ),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -8,6 +8,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers import assert_close_rel, assert_output_edits_leave_gradients
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2, after_forward
 
 
 def test_dense_forward_hand_computed(float64):
@@ -123,3 +124,73 @@ def test_dense_bad_grad_out():
         dense.backward(np.ones((2, 4)))
     with pytest.raises(TypeError, match=r"grad_out must be a real numeric array, got dtype complex128"):
         dense.backward(np.ones((4, 2), complex))
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("dense_zero_in", lambda: mdl.Dense(0, 2), ValueError, r"Dense: in_features must be >= 1, got 0"),
+    ("dense_negative_out", lambda: mdl.Dense(3, -1), ValueError, r"Dense: out_features must be >= 1, got -1"),
+    (
+            "dense_float_size",
+            lambda: mdl.Dense(3, 2.0),
+            TypeError,
+            r"Dense: out_features must be an int, got 2\.0 \(float\)",
+        ),
+    ("dense_str_size", lambda: mdl.Dense("3", 2), TypeError, r"Dense: in_features must be an int, got '3' \(str\)"),
+    ("dense_bias_not_bool", lambda: mdl.Dense(3, 2, bias="yes"), TypeError, r"Dense: bias must be a bool, got 'yes'"),
+    (
+            "dense_wrong_features",
+            lambda: mdl.Dense(3, 2).forward(np.zeros((2, 4))),
+            ValueError,
+            r"Dense\(in_features=3.*expected input \(\.\.\., 3\), got shape \(2, 4\)",
+        ),
+    (
+            "dense_scalar",
+            lambda: mdl.Dense(3, 2).forward(1.0),
+            ValueError,
+            r"Dense\(in_features=3.*expected input \(\.\.\., 3\), got shape \(\)",
+        ),
+    (
+            "dense_string",
+            lambda: mdl.Dense(3, 2).forward("abc"),
+            TypeError,
+            r"Dense\(in_features=3.*input must be a real numeric array, got dtype <U3",
+        ),
+    (
+            "dense_object",
+            lambda: mdl.Dense(3, 2).forward(np.array([None, 1, 2], dtype=object)),
+            TypeError,
+            r"Dense\(.*input must be a real numeric array, got dtype object",
+        ),
+    (
+            "dense_complex",
+            lambda: mdl.Dense(3, 2).forward(np.ones((1, 3), complex)),
+            TypeError,
+            r"Dense\(.*input must be a real numeric array, got dtype complex128",
+        ),
+    (
+            "dense_ragged",
+            lambda: mdl.Dense(3, 2).forward([[1, 2, 3], [1]]),
+            TypeError,
+            r"Dense\(.*input must be a numeric array, got list",
+        ),
+    (
+            "dense_backward_first",
+            lambda: mdl.Dense(3, 2).backward(np.zeros((2, 2))),
+            RuntimeError,
+            r"Dense\(in_features=3.*backward called before forward",
+        ),
+    (
+            "dense_grad_shape",
+            lambda: after_forward(mdl.Dense(3, 2), BAD_X2).backward(np.zeros((2, 3))),
+            ValueError,
+            r"Dense\(.*expected grad_out of shape \(2, 2\), got \(2, 3\)",
+        ),
+    ("dense_no_samples", lambda: mdl.Dense(3, 2).forward(np.zeros((0, 3))),
+         ValueError, r"^Dense\(in_features=3.*input is empty \(shape \(0, 3\)\)"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

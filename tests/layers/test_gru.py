@@ -27,6 +27,7 @@ from tests.helpers import (
     torch_errors,
     torch_pair,
 )
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2
 
 
 def scalar_step(cell):
@@ -171,3 +172,26 @@ def test_parameter_shapes_and_default_init():
     mdl.set_seed(0)
     F, H = 5, 16
     assert_default_init(mdl.GRUCell(F, H), {"kernel": (F, 3 * H), "recurrent_kernel": (H, 3 * H), "bias": (2, 3 * H)})
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("gru_negative_hidden", lambda: mdl.GRUCell(3, -2), ValueError, r"GRUCell: hidden_size must be >= 1, got -2"),
+    (
+            "gru_bool_size",
+            lambda: mdl.GRUCell(True, 2),
+            TypeError,
+            r"GRUCell: input_size must be an int, got True \(bool\)",
+        ),
+    (
+            "gru_state_shape",
+            lambda: mdl.GRUCell(3, 4).forward(BAD_X2, (np.zeros((2, 5)),)),
+            ValueError,
+            r"GRUCell\(.*expected state\[0\] of shape \(2, 4\), got \(2, 5\)",
+        ),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

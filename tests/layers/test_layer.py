@@ -8,6 +8,7 @@ import pytest
 
 import minidl as mdl
 from minidl.layers.layer import layer_class, layers_with_state, shares_parameters, unconfigured_arguments
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 
 class _RunningSum(mdl.Layer):
@@ -370,3 +371,27 @@ def test_save_load_model_with_every_new_layer(tmp_path, rng, dtype):
     table = model.summary(input_shape=(None, 6))
     assert "(None, 6, 4)" in table and "(None, 4)" in table
 # ==== end of the layers and losses engineer's block ====
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    (
+            "load_state_dict_list",
+            lambda: mdl.Dense(3, 2).load_state_dict([1, 2]),
+            TypeError,
+            r"Dense\(.*load_state_dict expected a mapping, got list",
+        ),
+    (
+            "astype_int",
+            lambda: mdl.Dense(3, 2).astype(np.int64),
+            TypeError,
+            r"dtype: expected float32 or float64, got int64",
+        ),
+    ("load_state_dict_complex", lambda: mdl.Dense(2, 1).load_state_dict({"kernel": np.zeros((2, 1), complex), "bias": np.zeros(1)}),
+         TypeError, r"load_state_dict: entry 'kernel' must be a real array, got dtype complex128"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

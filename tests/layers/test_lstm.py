@@ -25,6 +25,7 @@ from tests.helpers import (
     steps_gradcheck,
     torch_errors,
 )
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2
 
 
 def scalar_step(cell):
@@ -159,3 +160,22 @@ def test_parameter_shapes_and_default_init():
     mdl.set_seed(0)
     F, H = 5, 16
     assert_default_init(mdl.LSTMCell(F, H), {"kernel": (F, 4 * H), "recurrent_kernel": (H, 4 * H), "bias": (4 * H,)})
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("lstm_float_hidden", lambda: mdl.LSTMCell(3, 2.5), TypeError, r"LSTMCell: hidden_size must be an int, got 2\.5"),
+    (
+            "lstm_state_count",
+            lambda: mdl.LSTMCell(3, 4).forward(BAD_X2, (np.zeros((2, 4)),)),
+            ValueError,
+            r"LSTMCell\(.*expected state as a tuple of 2 arrays, got tuple of length 1",
+        ),
+    ("lstm_zero_hidden", lambda: mdl.LSTMCell(3, 0),
+         ValueError, r"^LSTMCell: hidden_size must be >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

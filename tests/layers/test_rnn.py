@@ -8,6 +8,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers import CELL_KINDS, make_cell, random_state, with_step_loop
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2, BAD_X3, RNN_NAME, after_forward, stateful_rnn
 
 
 # ---- stateful carry and stacks -------------------------------------------------------------
@@ -218,3 +219,123 @@ def test_returned_arrays_do_not_alias_what_backward_reads(float64, kind, return_
         np.testing.assert_array_equal(a, b)
     assert all(np.any(gr != 0) for gr in grads_f)
 
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("rnn_non_cell", lambda: mdl.RNN(mdl.Dense(3, 2)), TypeError, r"RNN: cell must be a Cell .*got Dense"),
+    (
+            "rnn_flag_not_bool",
+            lambda: mdl.RNN(mdl.GRUCell(3, 2), return_sequences=1),
+            TypeError,
+            r"RNN: return_sequences must be a bool, got 1",
+        ),
+    (
+            "rnn_stateful_str",
+            lambda: mdl.RNN(mdl.GRUCell(3, 2), stateful="no"),
+            TypeError,
+            r"RNN: stateful must be a bool, got 'no'",
+        ),
+    (
+            "rnn_rank2",
+            lambda: mdl.RNN(mdl.LSTMCell(3, 4)).forward(BAD_X2),
+            ValueError,
+            RNN_NAME + r".*expected input \(batch, time, 3\), got shape \(2, 3\)",
+        ),
+    (
+            "rnn_rank4",
+            lambda: mdl.RNN(mdl.GRUCell(3, 4)).forward(np.zeros((1, 2, 4, 3))),
+            ValueError,
+            RNN_NAME + r".*expected input \(batch, time, 3\), got shape \(1, 2, 4, 3\)",
+        ),
+    (
+            "rnn_wrong_features",
+            lambda: mdl.RNN(mdl.RNNCell(3, 4)).forward(np.zeros((2, 4, 5))),
+            ValueError,
+            RNN_NAME + r".*expected input \(batch, time, 3\), got shape \(2, 4, 5\)",
+        ),
+    (
+            "rnn_zero_steps",
+            lambda: mdl.RNN(mdl.RNNCell(3, 4)).forward(np.zeros((2, 0, 3))),
+            ValueError,
+            RNN_NAME + r".*at least one sample and one step, got shape \(2, 0, 3\)",
+        ),
+    (
+            "rnn_string",
+            lambda: mdl.RNN(mdl.RNNCell(3, 4)).forward(np.full((2, 4, 3), "x")),
+            TypeError,
+            RNN_NAME + r".*input must be a real numeric array, got dtype <U1",
+        ),
+    (
+            "rnn_complex",
+            lambda: mdl.RNN(mdl.LSTMCell(3, 4)).forward(BAD_X3 + 0j),
+            TypeError,
+            RNN_NAME + r".*got dtype complex128",
+        ),
+    (
+            "rnn_backward_first",
+            lambda: mdl.RNN(mdl.GRUCell(3, 2)).backward(np.zeros((2, 2))),
+            RuntimeError,
+            RNN_NAME + r".*backward called before forward",
+        ),
+    (
+            "rnn_grad_shape",
+            lambda: after_forward(mdl.RNN(mdl.LSTMCell(3, 4)), BAD_X3).backward(np.zeros((2, 4, 4))),
+            ValueError,
+            RNN_NAME + r".*expected grad_out of shape \(2, 4\), got \(2, 4, 4\)",
+        ),
+    (
+            "rnn_seq_grad_shape",
+            lambda: after_forward(mdl.RNN(mdl.GRUCell(3, 4), return_sequences=True), BAD_X3).backward(np.zeros((2, 4))),
+            ValueError,
+            RNN_NAME + r".*expected grad_out of shape \(2, 4, 4\), got \(2, 4\)",
+        ),
+    (
+            "rnn_grad_complex",
+            lambda: after_forward(mdl.RNN(mdl.RNNCell(3, 4)), BAD_X3).backward(np.zeros((2, 4), complex)),
+            TypeError,
+            RNN_NAME + r".*grad_out must be a real numeric array, got dtype complex128",
+        ),
+    (
+            "set_state_width",
+            lambda: mdl.RNN(mdl.RNNCell(3, 4)).set_state((np.zeros((2, 5)),)),
+            ValueError,
+            RNN_NAME + r".*set_state: expected state\[0\] of shape \(batch, 4\), got \(2, 5\)",
+        ),
+    (
+            "set_state_count",
+            lambda: mdl.RNN(mdl.LSTMCell(3, 4)).set_state((np.zeros((2, 4)),)),
+            ValueError,
+            RNN_NAME + r".*set_state: expected state as a tuple of 2 arrays, got tuple of length 1",
+        ),
+    (
+            "set_state_array",
+            lambda: mdl.RNN(mdl.GRUCell(3, 4)).set_state(np.zeros((2, 4))),
+            ValueError,
+            RNN_NAME + r".*set_state: expected state as a tuple of 1 arrays, got ndarray",
+        ),
+    (
+            "set_state_string",
+            lambda: mdl.RNN(mdl.GRUCell(3, 4)).set_state((np.full((2, 4), "a"),)),
+            TypeError,
+            RNN_NAME + r".*state\[0\] must be a real numeric array, got dtype <U1",
+        ),
+    (
+            "stateful_batch_change",
+            lambda: stateful_rnn().forward(np.zeros((3, 4, 3))),
+            ValueError,
+            RNN_NAME + r".*batch size 2 but the input has 3; call reset_states\(\)",
+        ),
+    ("state_at_before_forward", lambda: mdl.RNN(mdl.RNNCell(3, 4)).state_at(0), RuntimeError, RNN_NAME + r".*state_at"),
+    (
+            "state_at_past_end",
+            lambda: stateful_rnn().state_at(5),
+            ValueError,
+            RNN_NAME + r".*state_at\(t\) expected .*0 <= t <= 4, got 5",
+        ),
+    ("state_at_negative", lambda: stateful_rnn().state_at(-1), ValueError, RNN_NAME + r".*0 <= t <= 4, got -1"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

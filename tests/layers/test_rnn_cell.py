@@ -24,6 +24,7 @@ from tests.helpers import (
     steps_gradcheck,
     torch_errors,
 )
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 ACTIVATIONS = ["tanh", "sigmoid", "relu"]
 SCALAR_ACT = {"tanh": math.tanh, "sigmoid": scalar_sigmoid, "relu": lambda v: max(v, 0.0)}
@@ -124,3 +125,26 @@ def test_parameter_shapes_and_default_init():
     mdl.set_seed(0)
     F, H = 5, 16
     assert_default_init(mdl.RNNCell(F, H), {"kernel": (F, H), "recurrent_kernel": (H, H), "bias": (H,)})
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("rnncell_zero_input", lambda: mdl.RNNCell(0, 4), ValueError, r"RNNCell: input_size must be >= 1, got 0"),
+    (
+            "unknown_activation",
+            lambda: mdl.RNNCell(3, 4, activation="gelu"),
+            ValueError,
+            r"RNNCell: activation must be one of 'tanh', 'sigmoid', 'relu', got 'gelu'",
+        ),
+    (
+            "activation_none",
+            lambda: mdl.RNNCell(3, 4, activation=None),
+            ValueError,
+            r"RNNCell: activation must be one of .*got None",
+        ),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
+import minidl as mdl
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 RNG = np.random.default_rng(0)
 MASK = np.array([[True, False, True, True], [False, True, True, False], [True, True, False, False]])  # (3, 4)
@@ -216,3 +218,21 @@ def test_bad_constructor_arguments(make, exc, fragment):
     with pytest.raises(exc) as info:
         make()
     assert fragment in str(info.value)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("bce_complex_logits", lambda: mdl.BCEWithLogitsLoss()(np.zeros(2, complex), np.zeros(2)),
+         TypeError, r"^BCEWithLogitsLoss: pred must be a real numeric array, got dtype complex128"),
+    ("bce_nan_target", lambda: mdl.BCEWithLogitsLoss()(np.zeros(2), np.array([0.0, np.nan])),
+         ValueError, r"^BCEWithLogitsLoss: target must hold probabilities in \[0, 1\], got nan"),
+    ("ce_string_target", lambda: mdl.CrossEntropyLoss()(np.zeros((2, 3)), np.array(["a", "b"])),
+         TypeError, r"^CrossEntropyLoss: target must be integer class indices, got dtype <U1"),
+    ("ce_scalar_logits", lambda: mdl.CrossEntropyLoss()(np.float64(1.0), np.array(0)),
+         ValueError, r"^CrossEntropyLoss: pred must have a class axis \(\.\.\., C\), got a scalar"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -4,8 +4,10 @@ PyTorch on the selected elements (float64), extreme values, dtypes and bad argum
 import numpy as np
 import pytest
 
+import minidl as mdl
 from minidl.losses import HuberLoss, L1Loss, MSELoss
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 MASK = np.array([[True, False, True, True], [False, True, True, False], [True, True, False, False]])  # (3, 4)
 LOSSES = [MSELoss(), L1Loss(), L1Loss(reduction="sum"), HuberLoss(), HuberLoss(delta=0.3, reduction="sum")]
@@ -137,3 +139,25 @@ def test_bad_constructor_arguments(make, exc, fragment):
     with pytest.raises(exc) as info:
         make()
     assert fragment in str(info.value)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("mse_object_pred", lambda: mdl.MSELoss()(np.array([1.0, None], dtype=object), np.zeros(2)),
+         TypeError, r"^MSELoss: pred must be a real numeric array, got dtype object"),
+    ("mse_bytes_pred", lambda: mdl.MSELoss()(np.array([b"a", b"b"]), np.zeros(2)),
+         TypeError, r"^MSELoss: pred must be a real numeric array, got dtype \|S1"),
+    ("mse_complex_pred", lambda: mdl.MSELoss()(np.zeros(2, complex), np.zeros(2)),
+         TypeError, r"^MSELoss: pred must be a real numeric array, got dtype complex128"),
+    ("mse_empty_features", lambda: mdl.MSELoss()(np.zeros((2, 0)), np.zeros((2, 0))),
+         ValueError, r"^MSELoss: pred is empty \(shape \(2, 0\)\)"),
+    ("l1_object_target", lambda: mdl.L1Loss()(np.zeros(2), np.array([None, 1], dtype=object)),
+         TypeError, r"^L1Loss: target must be a real numeric array, got dtype object"),
+    ("huber_string_pred", lambda: mdl.HuberLoss()(np.array(["a"]), np.zeros(1)),
+         TypeError, r"^HuberLoss: pred must be a real numeric array, got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -8,6 +8,7 @@ from minidl.optim.adam import Adam, AdamW
 from tests.helpers import assert_float32_close_to_reference, assert_follows_reference, compare_with_torch
 from tests.helpers import assert_step_in_place, grad_at, run, scalar_param
 from tests.helpers import make_params as _make_params
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_P, bad_model, adam_state
 
 
 def make_params(dtype=np.float64, seed=7):
@@ -256,3 +257,25 @@ def test_bad_arguments(make, exc, fragment):
 def test_top_level_names():
     assert (mdl.Adam, mdl.AdamW) == (Adam, AdamW)
     assert issubclass(AdamW, Adam)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("adam_beta_nan", lambda: mdl.Adam([BAD_P], betas=(0.9, float("nan"))),
+         ValueError, r"^Adam: betas\[1\] must be finite, got nan"),
+    ("adam_betas_string", lambda: mdl.Adam([BAD_P], betas="ab"),
+         TypeError, r"^Adam: betas must be a pair \(beta1, beta2\), got 'ab' \(str\)"),
+    ("adam_eps_inf", lambda: mdl.Adam([BAD_P], eps=float("inf")),
+         ValueError, r"^Adam: eps must be finite, got inf"),
+    ("adam_lr_set_negative", lambda: setattr(mdl.Adam([BAD_P]), "lr", -1),
+         ValueError, r"^Adam: lr must be >= 0\.0, got -1\.0"),
+    ("adam_duplicate_model_params", lambda: mdl.Adam(bad_model().parameters() * 2),
+         ValueError, r"^Adam: params\[5\] is the same Parameter as params\[0\] \('kernel'\); each parameter may appear only once"),
+    ("adam_state_of_strings", lambda: mdl.Adam([BAD_P]).load_state_dict(adam_state(np.array(["a", "b"]))),
+         TypeError, r"^Adam\.load_state_dict: state\[0\]\['exp_avg'\] must be a real array, got dtype <U1"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -9,6 +9,7 @@ import pytest
 import minidl as mdl
 from minidl.optim.clipping import GradientClipper, total_grad_norm
 from tests.helpers import TORCH_SHAPES, assert_relative_close
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_P
 
 
 def params_with_grads(*grads, dtype=np.float64):
@@ -237,3 +238,21 @@ def test_bad_arguments(call, exc, fragment):
     with pytest.raises(exc) as info:
         call()
     assert fragment in str(info.value)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("clip_value_huge_int", lambda: mdl.ClipByValue(10**400),
+         ValueError, r"^ClipByValue: clip_value must be finite, got a number too large for a float"),
+    ("clip_norm_bool", lambda: mdl.ClipByGlobalNorm(True),
+         TypeError, r"^ClipByGlobalNorm: max_norm must be a real number, got True \(bool\)"),
+    ("clip_norm_nan", lambda: mdl.ClipByGlobalNorm(float("nan")),
+         ValueError, r"^ClipByGlobalNorm: max_norm must be finite, got nan"),
+    ("total_grad_norm_duplicates", lambda: total_grad_norm([BAD_P, BAD_P]),
+         ValueError, r"^total_grad_norm: params\[1\] is the same Parameter as params\[0\] \('w'\)"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

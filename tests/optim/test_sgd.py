@@ -6,6 +6,7 @@ import pytest
 import minidl as mdl
 from tests.helpers import assert_step_in_place, compare_with_torch, grad_at, run, scalar_param
 from tests.helpers import make_params as _make_params
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_P
 
 
 def make_params(dtype=np.float64):
@@ -153,3 +154,21 @@ def test_bad_arguments(make, exc, fragment):
     with pytest.raises(exc) as info:
         make()
     assert fragment in str(info.value)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("sgd_lr_huge_int", lambda: mdl.SGD([BAD_P], lr=10**400),
+         ValueError, r"^SGD: lr must be finite, got a number too large for a float"),
+    ("sgd_lr_complex", lambda: mdl.SGD([BAD_P], lr=1j),
+         TypeError, r"^SGD: lr must be a real number, got 1j \(complex\)"),
+    ("sgd_lr_array", lambda: mdl.SGD([BAD_P], lr=np.array([0.1])),
+         TypeError, r"^SGD: lr must be a real number, got array\(\[0\.1\]\) \(ndarray\)"),
+    ("sgd_momentum_string", lambda: mdl.SGD([BAD_P], lr=0.1, momentum="0.9"),
+         TypeError, r"^SGD: momentum must be a real number, got '0\.9' \(str\)"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)

@@ -7,6 +7,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers import adam_trainer, random_sequences, small_rnn_model
+from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X, BAD_Y, bad_trainer, bad_fit
 
 
 def test_fit_lowers_the_loss_and_records_history():
@@ -178,3 +179,51 @@ def test_class_index_targets_with_cross_entropy():
     assert hist.history["loss"][-1] < 0.5 * hist.history["loss"][0]
     with pytest.raises(ValueError, match=r"class indices, got shape \(6, 5, 1\)"):
         trainer.fit(x, y_seq[..., None], verbose=0)
+
+
+# ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
+BAD_INPUTS = [
+    ("fit_x_complex", lambda: bad_fit(x=BAD_X + 0j),
+         TypeError, r"^fit: x must be a real numeric array, got dtype complex"),
+    ("fit_y_object", lambda: bad_fit(y=BAD_Y.astype(object)),
+         TypeError, r"^fit: y must be a real numeric array, got dtype object"),
+    ("fit_x_ragged_list", lambda: bad_fit(x=[[[1.0]], [[1.0, 2.0]]], y=BAD_Y[:2]),
+         TypeError, r"^fit: x must be a numeric array, got list"),
+    ("fit_y_inf", lambda: bad_fit(y=np.full_like(BAD_Y, np.inf)),
+         ValueError, r"^fit: y contains NaN or infinite values"),
+    ("fit_x_minus_inf", lambda: bad_fit(x=np.full_like(BAD_X, -np.inf)),
+         ValueError, r"^fit: x contains NaN or infinite values"),
+    ("fit_validation_y_nan", lambda: bad_fit(validation_data=(BAD_X, np.full_like(BAD_Y, np.nan))),
+         ValueError, r"^fit: validation y contains NaN or infinite values"),
+    ("fit_validation_x_strings", lambda: bad_fit(validation_data=(BAD_X.astype(str), BAD_Y)),
+         TypeError, r"^fit: validation x must be a real numeric array, got dtype <U"),
+    ("fit_validation_triple", lambda: bad_fit(validation_data=(BAD_X, BAD_Y, BAD_Y)),
+         TypeError, r"^fit: validation_data must be a tuple \(x_val, y_val\)"),
+    ("fit_no_samples", lambda: bad_fit(x=BAD_X[:0], y=BAD_Y[:0]),
+         ValueError, r"^fit: x and y must not be empty, got shapes \(0, 5, 2\) and \(0, 1\)"),
+    ("fit_no_steps", lambda: bad_fit(x=BAD_X[:, :0]),
+         ValueError, r"^fit: x and y must not be empty, got shapes \(4, 0, 2\) and \(4, 1\)"),
+    ("fit_negative_epochs", lambda: bad_fit(epochs=-1),
+         ValueError, r"^fit: epochs must be >= 0, got -1"),
+    ("fit_float_epochs", lambda: bad_fit(epochs=1.5),
+         TypeError, r"^fit: epochs must be an int, got 1\.5 \(float\)"),
+    ("fit_bool_batch_size", lambda: bad_fit(batch_size=True),
+         TypeError, r"^fit: batch_size must be an int, got True \(bool\)"),
+    ("fit_shuffle_string", lambda: bad_fit(shuffle="yes"),
+         TypeError, r"^fit: shuffle must be a bool, got 'yes'"),
+    ("fit_many_to_many_k2_without_k1", lambda: bad_trainer(k2=2).fit(BAD_X, np.zeros((4, 5, 1)), verbose=0),
+         ValueError, r"^fit: many-to-many training with k2=2 needs k1 <= k2.*pass k1"),
+    ("evaluate_nan", lambda: bad_trainer().evaluate(np.full_like(BAD_X, np.nan), BAD_Y),
+         ValueError, r"x contains NaN or infinite values"),
+    ("evaluate_zero_batch", lambda: bad_trainer().evaluate(BAD_X, BAD_Y, batch_size=0),
+         ValueError, r"^evaluate: batch_size must be >= 1, got 0"),
+    ("trainer_zero_k2", lambda: bad_trainer(k2=0),
+         ValueError, r"^TBPTTTrainer: k2 must be >= 1, got 0"),
+    ("trainer_string_clipper", lambda: bad_trainer(clipper="norm"),
+         TypeError, r"^TBPTTTrainer: clipper must be a GradientClipper or None, got str"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
+def test_bad_input(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)
