@@ -6,25 +6,15 @@ even where the final value would come out right. Underflow is left alone: a grad
 that becomes exactly 0 in a saturated unit is the correct result.
 """
 
-import contextlib
-import warnings
 
 import numpy as np
 import pytest
 
 import minidl as mdl
+from tests.helpers import warnings_as_errors
 
 DTYPES = [np.float32, np.float64]
 EXTREMES = [-1e4, -1e3, -710.0, -100.0, -89.0, -20.0, -1.0, -1e-30, 0.0, 1e-30, 1.0, 20.0, 89.0, 100.0, 710.0, 1e3, 1e4]
-
-
-@contextlib.contextmanager
-def strict():
-    """Any numpy floating-point warning or Python warning raises."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
-            yield
 
 
 def _extreme_inputs(dtype, shape=(6, 10)):
@@ -43,7 +33,7 @@ def test_activation_layers_at_extremes(kind, dtype):
     x = _extreme_inputs(dtype)
     layer = getattr(mdl, kind)()
     g = np.ones_like(x)
-    with strict():
+    with warnings_as_errors():
         y = layer.forward(x)
         dx = layer.backward(g)
     assert y.dtype == dtype and dx.dtype == dtype
@@ -85,7 +75,7 @@ def test_cells_in_rnn_at_extremes(name, make, dtype, return_sequences):
     mdl.set_seed(0)
     rnn = mdl.RNN(make(3, 4), return_sequences=return_sequences).astype(dtype)
     x = _extreme_inputs(dtype, (4, 12, 3))
-    with strict():
+    with warnings_as_errors():
         out = rnn.forward(x)
         g = np.ones_like(out)
         dx = rnn.backward(g)
@@ -105,7 +95,7 @@ def test_cells_with_huge_weights(name, make, dtype):
     for p in rnn.parameters():
         p.data *= dtype(1e3)
     x = np.random.default_rng(1).standard_normal((3, 8, 2)).astype(dtype) * 10
-    with strict():
+    with warnings_as_errors():
         out = rnn.forward(x)
         dx = rnn.backward(np.ones_like(out))
     assert np.isfinite(out).all() and np.abs(out).max() <= 1.0
@@ -120,7 +110,7 @@ def test_single_cell_steps_at_extremes(dtype):
     for name, make in CELLS:
         cell = make(3, 2).astype(dtype)
         state = tuple(np.full((5, n), 1e4, dtype) for n in cell.state_size)
-        with strict():
+        with warnings_as_errors():
             new = cell.forward(x, state)
         assert all(np.isfinite(s).all() for s in new), name
 
@@ -133,7 +123,7 @@ def test_mse_reports_inf_without_warnings(dtype, big):
     pred = np.array([[big, 1.0], [-big, 0.0]], dtype)
     target = np.array([[-big, 1.0], [big, 0.0]], dtype)
     loss = mdl.MSELoss()
-    with strict():
+    with warnings_as_errors():
         value = loss.forward(pred, target)
         grad = loss.backward()
     assert value == np.inf  # the mean of squares overflows: reported, not hidden
@@ -150,7 +140,7 @@ def test_mse_at_large_but_representable_values_is_exact(dtype):
     pred = np.array([1e4, -1e4], dtype)
     target = np.zeros(2, dtype)
     loss = mdl.MSELoss()
-    with strict():
+    with warnings_as_errors():
         assert loss.forward(pred, target) == 1e8
         np.testing.assert_array_equal(loss.backward(), [1e4, -1e4])
 
@@ -171,7 +161,7 @@ def test_cross_entropy_at_extreme_logits(dtype):
     loss = _loss("CrossEntropyLoss")
     logits = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4], [1e4, 1e4, -1e4], [0.0, 0.0, 0.0]], dtype)
     classes = np.array([1, 2, 0, 1])  # a hopelessly wrong, a right, a tied and a uniform row
-    with strict():
+    with warnings_as_errors():
         value = loss.forward(logits, classes)
         grad = loss.backward()
     z = logits.astype(np.float64)
@@ -189,7 +179,7 @@ def test_bce_with_logits_at_extreme_logits(dtype):
     loss = _loss("BCEWithLogitsLoss")
     logits = np.array([1e4, -1e4, 1e4, -1e4, 0.0, 88.0, -88.0], dtype)
     target = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0], dtype)
-    with strict():
+    with warnings_as_errors():
         value = loss.forward(logits, target)
         grad = loss.backward()
     z = logits.astype(np.float64)
@@ -209,7 +199,7 @@ def test_training_step_on_extreme_inputs_stays_finite():
     trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.Adam(model.parameters(), lr=0.01), k1=3, k2=5, seed=0)
     x = _extreme_inputs(np.float32, (4, 9, 2))
     y = np.sign(x[..., :1])
-    with strict():
+    with warnings_as_errors():
         hist = trainer.fit(x, y, epochs=2, batch_size=2, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
     assert all(np.isfinite(p.data).all() for p in model.parameters())
@@ -232,7 +222,7 @@ def test_diverging_training_under_strict_floating_point_settings(lr):
             snapshots.append(self.model.state_dict())
 
     first = model.state_dict()
-    with strict(), pytest.raises(FloatingPointError, match=r"^fit: the (loss is inf|update) at epoch"):
+    with warnings_as_errors(), pytest.raises(FloatingPointError, match=r"^fit: the (loss is inf|update) at epoch"):
         trainer.fit(x, y, epochs=3, batch_size=8, callbacks=[Keep()], verbose=0)
     last = snapshots[-1] if snapshots else first  # the weights after the last completed batch
     for k, v in last.items():
@@ -255,7 +245,7 @@ def test_an_overflowing_step_under_warnings_as_errors_is_rolled_back():
     trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), Overflowing(model.parameters(), lr=0.1))
     before = model.state_dict()
     x = np.random.default_rng(0).standard_normal((4, 5, 2)).astype(np.float32)
-    with strict(), pytest.raises(FloatingPointError, match=r"update at epoch 1, batch 1 made weights non-finite"):
+    with warnings_as_errors(), pytest.raises(FloatingPointError, match=r"update at epoch 1, batch 1 made weights non-finite"):
         trainer.fit(x, np.ones((4, 1), np.float32), batch_size=4, verbose=0)
     for k, v in before.items():
         np.testing.assert_array_equal(model.state_dict()[k], v, err_msg=k)

@@ -54,3 +54,13 @@ def assert_loss_matches_torch(loss, pred, target, mask, function):
     ref.backward()
     assert loss(pred, target, mask) == pytest.approx(ref.item(), rel=1e-12)
     assert_close_rel(loss.backward(), x.grad.numpy(), "grad", tol=1e-12)
+
+
+def torch_value_and_grad(fn, pred, *args, **kwargs):
+    """``fn(pred, ...)`` in torch (float64) and its gradient with respect to ``pred``."""
+    import torch  # optional: only the torch comparisons (which importorskip it) call this
+
+    x = torch.tensor(pred, dtype=torch.float64, requires_grad=True)
+    value = fn(x, *args, **kwargs)
+    value.backward()
+    return value.item(), x.grad.numpy()

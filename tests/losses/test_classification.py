@@ -9,6 +9,7 @@ import pytest
 
 import minidl as mdl
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss
+from tests.helpers import assert_relative_close, torch_value_and_grad
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
@@ -236,3 +237,67 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+# ---- against PyTorch in more settings (float64): ignore_index, pos_weight, scales ----
+def _torch_logits(shape, scale=3.0, seed=0):
+    return np.random.default_rng(seed).normal(size=shape) * scale
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    ("shape", "scale", "ignore_index", "n_ignored"),
+    [((6, 5), 3.0, -100, 0), ((3, 4, 5), 3.0, -100, 3), ((2, 7, 3), 1e4, -100, 2), ((4, 3), 2.0, 1, 0)],
+    ids=["2d", "3d-ignore", "3d-extreme", "ignore-a-class"],
+)
+def test_cross_entropy_matches_torch(shape, scale, ignore_index, n_ignored, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(1)
+    pred = _torch_logits(shape, scale)
+    target = rng.integers(0, shape[-1], size=shape[:-1])
+    flat = target.reshape(-1)
+    flat[rng.choice(flat.size, n_ignored, replace=False)] = ignore_index
+    loss = CrossEntropyLoss(ignore_index=ignore_index, reduction=reduction)
+    value = loss(pred, target)
+    # torch wants the classes on axis 1: (N, C) or (N, C, T)
+    moved = np.moveaxis(pred, -1, 1)
+    ref, ref_grad = torch_value_and_grad(
+        F.cross_entropy, moved, torch.from_numpy(target), ignore_index=ignore_index, reduction=reduction
+    )
+    assert value == pytest.approx(ref, rel=1e-12)
+    assert_relative_close(loss.backward(), np.moveaxis(ref_grad, 1, -1), tol=1e-12)
+
+
+def test_cross_entropy_all_ignored_value_differs_from_torch_by_design():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    pred, target = _torch_logits((3, 4)), np.full(3, -100)
+    ref, ref_grad = torch_value_and_grad(F.cross_entropy, pred, torch.from_numpy(target))
+    assert np.isnan(ref)  # torch: 0 / 0 for the value, but a zero gradient
+    loss = CrossEntropyLoss()
+    assert loss(pred, target) == 0.0
+    np.testing.assert_array_equal(loss.backward(), ref_grad)
+    np.testing.assert_array_equal(ref_grad, 0.0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize(
+    ("scale", "pos_weight"),
+    [(3.0, None), (3.0, [0.5, 2.0, 1.0]), (1e4, None), (1e4, [3.0, 0.2, 1.0]), (3.0, 2.5)],
+)
+def test_bce_with_logits_matches_torch(scale, pos_weight, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    pred = _torch_logits((2, 5, 3), scale, seed=3)
+    target = rng.uniform(size=(2, 5, 3))
+    target[0] = rng.integers(0, 2, size=(5, 3))  # some hard labels too
+    loss = BCEWithLogitsLoss(pos_weight=pos_weight, reduction=reduction)
+    value = loss(pred, target)
+    pw = None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float64)
+    ref, ref_grad = torch_value_and_grad(
+        F.binary_cross_entropy_with_logits, pred, torch.from_numpy(target), pos_weight=pw, reduction=reduction
+    )
+    assert value == pytest.approx(ref, rel=1e-12)
+    assert_relative_close(loss.backward(), ref_grad, tol=1e-12)

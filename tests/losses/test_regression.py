@@ -6,6 +6,7 @@ import pytest
 
 import minidl as mdl
 from minidl.losses import HuberLoss, L1Loss, MSELoss
+from tests.helpers import assert_relative_close, torch_value_and_grad
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
@@ -161,3 +162,49 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+# ---- against PyTorch in more settings (float64): deltas, zero differences ----
+def _normal(shape, scale=3.0, seed=0):
+    return np.random.default_rng(seed).normal(size=shape) * scale
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("delta", [1.0, 0.3, 2.5])
+def test_huber_matches_torch(delta, reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    pred, target = _normal((3, 4, 2), 2.0, seed=4), _normal((3, 4, 2), 2.0, seed=5)
+    target[0, 0, 0] = pred[0, 0, 0] + delta  # exactly on the kink
+    loss = HuberLoss(delta=delta, reduction=reduction)
+    value = loss(pred, target)
+    ref, ref_grad = torch_value_and_grad(F.huber_loss, pred, torch.from_numpy(target), delta=delta, reduction=reduction)
+    assert value == pytest.approx(ref, rel=1e-13)
+    assert_relative_close(loss.backward(), ref_grad, tol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_l1_matches_torch_including_zero_differences(reduction):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    pred, target = _normal((3, 4, 2), seed=6), _normal((3, 4, 2), seed=7)
+    target[1] = pred[1]  # d = 0: torch's gradient there is 0
+    loss = L1Loss(reduction=reduction)
+    value = loss(pred, target)
+    ref, ref_grad = torch_value_and_grad(F.l1_loss, pred, torch.from_numpy(target), reduction=reduction)
+    assert value == pytest.approx(ref, rel=1e-13)
+    np.testing.assert_array_equal(loss.backward(), ref_grad)
+    assert not loss.backward()[1].any()
+
+
+def test_mse_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    pred, target = rng.normal(size=(4, 7, 3)), rng.normal(size=(4, 7, 3))
+    loss = mdl.MSELoss()
+    value = loss(pred, target)
+    x = torch.tensor(pred, requires_grad=True)
+    ref = torch.nn.functional.mse_loss(x, torch.tensor(target))
+    ref.backward()
+    assert value == pytest.approx(ref.item(), rel=1e-14)
+    np.testing.assert_allclose(loss.backward(), x.grad.numpy(), rtol=1e-14)
