@@ -97,14 +97,6 @@ def as_float_array(x, name, owner, dtype):
     return arr.astype(dtype, copy=False)
 
 
-def as_int_array(x, name, owner):
-    """Return ``x`` as an integer ndarray, or raise ``TypeError``."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{owner}: {name} must be an integer array, got dtype {arr.dtype}")
-    return arr
-
-
 def fmt_shape(shape):
     """Format a shape as Python does, ``(5,)``, with ``...`` and ``None`` for unknown parts."""
     if len(shape) == 1:

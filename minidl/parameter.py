@@ -37,10 +37,13 @@ class Parameter:
     def zero_grad(self):
         self.grad[...] = 0
 
-    def _astype(self, dtype):
-        """Convert data and grad to ``dtype`` (new arrays; the Parameter keeps its identity)."""
+    def astype(self, dtype):
+        """Convert ``data`` and ``grad`` to ``dtype`` in place (new arrays, held by this same
+        Parameter, so a layer and an optimizer holding it follow); returns self. ``Layer.astype``
+        converts every parameter of a layer this way."""
         self.data = self.data.astype(dtype)
         self.grad = self.grad.astype(dtype)
+        return self
 
     def __repr__(self):
         return f"Parameter(name={self.name!r}, shape={self.data.shape}, dtype={self.data.dtype})"

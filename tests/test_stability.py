@@ -6,7 +6,6 @@ even where the final value would come out right. Underflow is left alone: a grad
 that becomes exactly 0 in a saturated unit is the correct result.
 """
 
-
 import numpy as np
 import pytest
 

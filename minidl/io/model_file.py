@@ -104,7 +104,7 @@ def load_model(path):
     for name, arr in arrays.items():
         if name in params and arr.dtype.kind == "f" and arr.dtype != params[name].data.dtype:
             try:
-                params[name]._astype(as_float_dtype(arr.dtype))
+                params[name].astype(as_float_dtype(arr.dtype))
             except TypeError as err:
                 raise ValueError(f"{where}: entry {name!r}: {err}") from None
     try:

@@ -204,7 +204,7 @@ class Layer:
         """Convert every parameter to ``dtype`` (float32 or float64) in place; returns self."""
         dt = as_float_dtype(dtype)
         for p in self.parameters():
-            p._astype(dt)
+            p.astype(dt)
         return self
 
     # ---- state dict --------------------------------------------------------------
