@@ -29,7 +29,6 @@ by ``check_defaults``, saved by ``state_dict``) and implements ``next_lr(lr)``.
 
 import math
 import numbers
-import warnings
 from collections.abc import Mapping
 
 from .._checks import finite_number, non_negative_int, one_of, positive_int, same_keys
@@ -217,10 +216,11 @@ class ReduceLROnPlateau:
     epochs pass before epochs are counted again (counted down at the start of each
     step, as in Keras, so its last epoch already counts).
 
-    In ``TBPTTTrainer.fit(callbacks=[...])`` it reads ``logs[monitor]`` at each epoch end,
-    starts afresh (``reset()``) at the beginning of each ``fit``, and writes the
-    optimizer's ``lr`` into the logs as ``"lr"``. Built without an optimizer
-    (``follows_trainer``), it uses the optimizer of each trainer it is given to.
+    In ``TBPTTTrainer.fit(callbacks=[...])`` (through ``training.callbacks.PlateauCallback``)
+    it starts afresh (``reset()``) at the beginning of each ``fit``, steps on
+    ``logs[monitor]`` at each epoch end, and writes the optimizer's ``lr`` into the logs as
+    ``"lr"``. Built without an optimizer (``follows_trainer``), it uses the optimizer of
+    each trainer it is given to.
 
     Attributes:
         optimizer: the ``Optimizer`` stepped (None until a trainer gives one).
@@ -279,29 +279,3 @@ class ReduceLROnPlateau:
         if self.wait >= self.patience:
             self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
             self.cooldown_left, self.wait = self.cooldown, 0
-
-    # ---- the callback hooks fit's adapter calls (they also let a loop drive it by hand) ----
-    def set_trainer(self, trainer):
-        """Use ``trainer.optimizer`` if built without an optimizer; otherwise it must be that one."""
-        if self.follows_trainer:
-            self.optimizer = trainer.optimizer
-        elif self.optimizer is not trainer.optimizer:
-            raise ValueError(
-                "ReduceLROnPlateau: built on another optimizer than the trainer's "
-                f"({type(self.optimizer).__name__} at {id(self.optimizer):#x} vs "
-                f"{type(trainer.optimizer).__name__} at {id(trainer.optimizer):#x})"
-            )
-
-    def on_train_begin(self, logs=None):
-        self.reset()
-
-    def on_epoch_end(self, epoch, logs=None):
-        """``step(logs[monitor])`` (a warning if it is missing), then ``logs["lr"] = optimizer.lr``."""
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            warnings.warn(f"ReduceLROnPlateau: metric {self.monitor!r} is not in the logs {sorted(logs or {})}; "
-                          "doing nothing", RuntimeWarning, stacklevel=2)
-        else:
-            self.step(value)
-        if logs is not None:
-            logs["lr"] = self.optimizer.lr

@@ -92,22 +92,38 @@ class ScheduleCallback(Callback):
 
 
 class PlateauCallback(Callback):
-    """A ``ReduceLROnPlateau`` in ``fit``'s callbacks, driven through its own hooks: it takes the
-    trainer's optimizer if built without one, starts afresh at train begin, steps on
-    ``logs[monitor]`` at each epoch end and writes ``logs["lr"]``."""
+    """A ``ReduceLROnPlateau`` in ``fit``'s callbacks: it takes the trainer's optimizer if built
+    without one (else it must be built on that one), starts afresh at train begin, steps on
+    ``logs[monitor]`` at each epoch end (a warning if the logs lack it) and writes ``logs["lr"]``."""
 
     def __init__(self, plateau):
         self.plateau = plateau
 
     def set_trainer(self, trainer):
         super().set_trainer(trainer)
-        self.plateau.set_trainer(trainer)
+        plateau = self.plateau
+        if plateau.follows_trainer:
+            plateau.optimizer = trainer.optimizer
+        elif plateau.optimizer is not trainer.optimizer:
+            raise ValueError(
+                "ReduceLROnPlateau: built on another optimizer than the trainer's "
+                f"({type(plateau.optimizer).__name__} at {id(plateau.optimizer):#x} vs "
+                f"{type(trainer.optimizer).__name__} at {id(trainer.optimizer):#x})"
+            )
 
     def on_train_begin(self, logs=None):
-        self.plateau.on_train_begin(logs)
+        self.plateau.reset()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.plateau.on_epoch_end(epoch, logs)
+        plateau = self.plateau
+        value = (logs or {}).get(plateau.monitor)
+        if value is None:
+            warnings.warn(f"ReduceLROnPlateau: metric {plateau.monitor!r} is not in the logs {sorted(logs or {})}; "
+                          "doing nothing", RuntimeWarning, stacklevel=2)
+        else:
+            plateau.step(value)
+        if logs is not None:
+            logs["lr"] = plateau.optimizer.lr
 
 
 def _as_callback(cb):
