@@ -23,6 +23,7 @@ def save_checkpoint(trainer, path):
     arrays = {}
     meta = {
         "epoch": trainer.epoch,
+        "updates": trainer.updates,
         "k1": trainer.k1,
         "k2": trainer.k2,
         "model": encode_tree(trainer.model.state_dict(), "model", arrays),
@@ -47,12 +48,14 @@ def load_checkpoint(trainer, path):
         optimizer_state = decode_tree(meta["optimizer"], arrays, where)
         rng_state = decode_tree(meta["rng"], arrays, where)
         epoch = meta["epoch"]
+        updates = meta.get("updates", 0)  # files from before the per-update count: 0
     except (KeyError, TypeError, ValueError, RecursionError) as err:
         if isinstance(err, ValueError) and str(err).startswith(where):
             raise
         raise ValueError(f"{where}: the checkpoint is incomplete or malformed ({err!r})") from None
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-        raise ValueError(f"{where}: bad epoch count {epoch!r}")
+    for name, count in (("epoch", epoch), ("update", updates)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{where}: bad {name} count {count!r}")
     if (meta.get("k1"), meta.get("k2")) != (trainer.k1, trainer.k2):
         raise ValueError(
             f"{where}: the checkpoint was trained with k1={meta.get('k1')}, k2={meta.get('k2')}, "
@@ -70,7 +73,7 @@ def load_checkpoint(trainer, path):
         trainer.model.load_state_dict(previous)
         raise ValueError(f"{where}: does not fit this trainer: {err}") from None
     trainer.rng = rng
-    trainer.epoch = epoch
+    trainer.epoch, trainer.updates = epoch, updates
     history = type(trainer.history)()  # a fresh History (this module does not import training)
     history.epoch, history.history = epochs, values
     trainer.history = history

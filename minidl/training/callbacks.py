@@ -2,7 +2,9 @@
 
 A callback sees the trainer as ``self.trainer`` and the model as ``self.model``;
 setting ``self.trainer.stop_training = True`` ends ``fit`` after the current batch.
-``logs`` at epoch end holds ``"loss"`` and, with validation data, ``"val_loss"``.
+``logs`` at epoch end holds ``"loss"``, each metric by its name and, with validation
+data, ``"val_loss"`` and ``"val_<metric>"``. ``on_update_end`` runs after every
+optimizer step (one per TBPTT chunk), with that update's loss.
 
 A learning-rate schedule (``minidl.optim.lr_scheduler``: an ``LRScheduler`` or
 ``ReduceLROnPlateau``, plain objects) may be listed among the callbacks too:
@@ -41,6 +43,11 @@ class Callback:
     def on_batch_begin(self, batch, logs=None): ...
     def on_batch_end(self, batch, logs=None): ...
 
+    def on_update_end(self, update, logs=None):
+        """After every optimizer step: ``update`` counts the trainer's steps (1, 2, ...; kept by
+        checkpoints), ``logs`` holds that update's ``"loss"`` (the mean over its chunk's real
+        targets) and ``"grad_norm"`` (before clipping). A TBPTT batch makes one update per chunk."""
+
 
 class CallbackList(Callback):
     """Calls each hook on every callback: the schedules' adapters first, then the other
@@ -67,6 +74,7 @@ class CallbackList(Callback):
     def on_epoch_end(self, epoch, logs=None): self._call("on_epoch_end", epoch, logs)
     def on_batch_begin(self, batch, logs=None): self._call("on_batch_begin", batch, logs)
     def on_batch_end(self, batch, logs=None): self._call("on_batch_end", batch, logs)
+    def on_update_end(self, update, logs=None): self._call("on_update_end", update, logs)
 
 
 class ScheduleCallback(Callback):

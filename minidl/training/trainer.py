@@ -14,6 +14,7 @@ from ..optim.clipping import total_grad_norm
 from .callbacks import CallbackList
 from .guard import UpdateGuard
 from .history import History
+from .metrics import Tally, resolve
 from .progress import Progress
 from .windows import tbptt_windows
 
@@ -69,18 +70,25 @@ class TBPTTTrainer:
         self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
         self.rng = np.random.default_rng(seed)
         self.epoch = 0
+        self.updates = 0  # optimizer steps so far (kept by checkpoints)
         self.stop_training = False
         self.history = History()
         self._params = model.parameters()
         self._stateful = layers_with_state(model)  # the recurrent-state protocol: see Layer
         self._guard = UpdateGuard(self._params)
+        self._callbacks = CallbackList((), self)
 
     # ---- public ------------------------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1):
+    def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1,
+            metrics=()):
         """Train for ``epochs`` more epochs; returns a ``History`` of this call.
 
         Shapes: ``x: (N, T, F)``; ``y: (N, T, out)`` (many-to-many) or ``(N, out)``
         (many-to-one). The last batch may be smaller and the last chunk shorter.
+        ``metrics``: names (``"accuracy"``, ``"mae"``) or callables
+        ``metric(pred, target, mask) -> float`` (``minidl.training.metrics``), computed on
+        the outputs each update's loss is taken on; ``History`` gets a list per metric
+        under its name (and ``"val_<name>"`` with validation data).
         Every update runs inside the guard (``training/guard.py``): a non-finite loss,
         gradient norm or weight stops ``fit`` with a ``FloatingPointError``, and Ctrl-C
         never interrupts an optimizer step halfway.
@@ -99,9 +107,10 @@ class TBPTTTrainer:
                 f"sequence ({x.shape[1]} steps); pass k1"
             )
         shuffle = flag(shuffle, "shuffle", "fit")
+        metric_specs, metrics = metrics, resolve(metrics, "fit")
         n_batches = math.ceil(len(x) / batch_size)
         progress = Progress(verbose, self.epoch + epochs, n_batches)
-        cbs = CallbackList(callbacks, self)
+        cbs = self._callbacks = CallbackList(callbacks, self)
         history = History()
         self.history = history
         self.stop_training = False
@@ -113,9 +122,10 @@ class TBPTTTrainer:
                     epoch = self.epoch
                     cbs.on_epoch_begin(epoch)
                     progress.epoch_begin(epoch, epoch + 1)
-                    logs = self._fit_epoch(x, y, batch_size, shuffle, epoch, progress, cbs)
+                    logs = self._fit_epoch(x, y, batch_size, shuffle, epoch, progress, metrics)
                     if validation is not None:
-                        logs["val_loss"] = self.evaluate(*validation, batch_size=batch_size)
+                        val = self.evaluate(*validation, batch_size=batch_size, metrics=metric_specs)
+                        logs.update({f"val_{k}": v for k, v in (val if metrics else {"loss": val}).items()})
                         self.model.train()
                     self.epoch += 1
                     history.record(epoch, logs)
@@ -127,29 +137,36 @@ class TBPTTTrainer:
         finally:
             progress.close()
             self._reset_states()
+            self._callbacks = CallbackList((), self)
         return history
 
-    def evaluate(self, x, y, batch_size=None):
+    def evaluate(self, x, y, batch_size=None, metrics=()):
         """Loss over ``(x, y)`` on whole sequences (no truncation), eval mode, no history.
 
-        Returns the mean over all batches, weighted by batch size.
+        Returns the mean over all batches, weighted by batch size; with ``metrics`` (as in
+        ``fit``), a dict ``{"loss": ..., name: ...}`` instead.
         """
         x, y = self._check_data(x, y, "x", "y", owner="evaluate")
         batch_size = len(x) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
+        metrics = resolve(metrics, "evaluate")
+        tally = self._evaluate(x, y, batch_size, metrics)
+        return tally.logs() if metrics else tally.loss
+
+    def _evaluate(self, x, y, batch_size, metrics):
         was_training = self.model.training
         self.model.eval()
-        total = 0.0
+        tally = Tally(metrics, getattr(self.loss, "ignore_index", None))
         try:
             with no_grad():
                 for start in range(0, len(x), batch_size):
                     xb, yb = x[start:start + batch_size], y[start:start + batch_size]
                     self._reset_states()
                     out = self.model.forward(xb)
-                    total += float(self.loss.forward(out, yb)) * len(xb)
+                    tally.add(float(self.loss.forward(out, yb)), len(xb), out, yb)
         finally:
             self._reset_states()
             self.model.train(was_training)
-        return total / len(x)
+        return tally
 
     def save_checkpoint(self, path):
         """Save weights, optimizer state, epoch count and generator state to ``path`` (npz + JSON).
@@ -165,31 +182,30 @@ class TBPTTTrainer:
         load_checkpoint(self, path)
 
     # ---- one epoch, one mini-batch ------------------------------------------------------
-    def _fit_epoch(self, x, y, batch_size, shuffle, epoch, progress, cbs):
-        """The updates of one epoch; returns its logs, ``{"loss": mean training loss}``."""
+    def _fit_epoch(self, x, y, batch_size, shuffle, epoch, progress, metrics):
+        """The updates of one epoch; returns its logs, ``{"loss": mean training loss, metric: ...}``."""
         n = len(x)
         order = self.rng.permutation(n) if shuffle else None
-        total, count = 0.0, 0
+        tally = Tally(metrics, getattr(self.loss, "ignore_index", None))
         for b in range(math.ceil(n / batch_size)):
-            cbs.on_batch_begin(b)
+            self._callbacks.on_batch_begin(b)
             sel = slice(b * batch_size, (b + 1) * batch_size)
             idx = sel if order is None else order[sel]
             self._guard.at(epoch, b)
-            loss_sum, elems = self._train_batch(x[idx], y[idx])
-            total, count = total + loss_sum, count + elems
-            progress.batch_end(total / count)
-            cbs.on_batch_end(b, {"loss": loss_sum / elems})
+            loss_sum, elems = tally.loss_sum, tally.loss_count
+            self._train_batch(x[idx], y[idx], tally)
+            progress.batch_end(tally.loss)
+            self._callbacks.on_batch_end(b, {"loss": (tally.loss_sum - loss_sum) / (tally.loss_count - elems)})
             if self.stop_training:
                 break
-        return {"loss": total / count}
+        return tally.logs()
 
-    def _train_batch(self, xb, yb):
-        """Run the updates of one mini-batch; returns (sum of chunk losses * elements, elements)."""
+    def _train_batch(self, xb, yb, tally):
+        """Run the updates of one mini-batch, adding each chunk's loss and metrics to ``tally``."""
         self._reset_states()
         if not _has_time_axis(yb):
-            return self._many_to_one(xb, yb)
+            return self._many_to_one(xb, yb, tally)
         windows = tbptt_windows(xb.shape[1], self.k1, self.k2)
-        total, count = 0.0, 0
         start_state = None  # the stored state at the window start; None is the zero state
         for n, (s, p, e) in enumerate(windows):
             self._set_states(start_state)
@@ -199,19 +215,18 @@ class TBPTTTrainer:
                     f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
                     "use return_sequences=True on the last RNN"
                 )
-            loss = self._guard.check_loss(self.loss.forward(out[:, p - s:], yb[:, p:e]))
+            pred, target = out[:, p - s:], yb[:, p:e]
+            loss = self._guard.check_loss(self.loss.forward(pred, target))
             grad_out = np.zeros_like(out)
             grad_out[:, p - s:] = self.loss.backward()
-            self._update(grad_out)
-            elems = yb[:, p:e].size
-            total, count = total + loss * elems, count + elems
+            self._update(grad_out, loss)
+            tally.add(loss, target.size, pred, target)
             if n + 1 < len(windows):
                 # the next window starts within (s, e]: its state comes from this forward, the most recent
                 s_next = windows[n + 1][0]
                 start_state = None if s_next == 0 else [r.state_at(s_next - s) for r in self._stateful]
-        return total, count
 
-    def _many_to_one(self, xb, yb):
+    def _many_to_one(self, xb, yb, tally):
         T = xb.shape[1]
         s = 0 if self.k2 is None else max(0, T - self.k2)
         if s > 0:
@@ -220,15 +235,17 @@ class TBPTTTrainer:
             self._set_states([r.state_at(s) for r in self._stateful])
         out = self.model.forward(xb[:, s:])
         loss = self._guard.check_loss(self.loss.forward(out, yb))
-        self._update(self.loss.backward())
-        return loss * yb.size, yb.size
+        self._update(self.loss.backward(), loss)
+        tally.add(loss, yb.size, out, yb)
 
-    def _update(self, grad_out):
+    def _update(self, grad_out, loss):
         """One update from ``grad_out``, the gradient of the window's loss w.r.t. the model output."""
         self.model.zero_grad()
         self.model.backward(grad_out)
         norm = self.clipper(self._params) if self.clipper is not None else total_grad_norm(self._params)
         self._guard.step(self.optimizer.step, norm)
+        self.updates += 1
+        self._callbacks.on_update_end(self.updates, {"loss": loss, "grad_norm": float(norm)})
 
     # ---- helpers -----------------------------------------------------------------------
     def _set_states(self, states):
