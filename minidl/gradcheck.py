@@ -8,6 +8,7 @@ from ._checks import finite_number, grad_shape, positive_int
 from ._checks import seed as checked_seed
 from ._grad_mode import is_grad_enabled
 from .layers.layer import layers_with_state
+from .model import check_input_count
 
 
 def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, max_elements=None):
@@ -53,6 +54,8 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
     # every forward starts from the states the layer had (the recurrent-state protocol, see Layer)
     saved_states = [(l, l.get_state()) for l in layers_with_state(model)]
     several = isinstance(x, tuple)
+    if several:
+        check_input_count(layer, len(x), "gradcheck")
     names = [f"input[{k}]" for k in range(len(x))] if several else ["input"]
     # C-ordered float64 copies: the perturbation loop writes through ``x.reshape(-1)``,
     # which would be a detached copy for a transposed (non-contiguous) input.

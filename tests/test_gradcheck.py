@@ -175,6 +175,14 @@ def test_backward_must_return_one_gradient_per_input(float64, rng):
         mdl.gradcheck(_ScaledPair(4, b_none=True), (a, b))
 
 
+def test_the_number_of_inputs_must_fit_forward(float64, rng):
+    a = rng.standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"^gradcheck: _ScaledPair\.forward takes 2 inputs \(a, b\), got 3 arrays$"):
+        mdl.gradcheck(_ScaledPair(4), (a, a, a))
+    with pytest.raises(ValueError, match=r"^gradcheck: Sequential\.forward takes 1 input \(x\), got 2 arrays$"):
+        mdl.gradcheck(mdl.Sequential([mdl.Dense(4, 1)]), (a, a))  # the second is not taken as the mask
+
+
 def test_a_one_element_tuple_names_the_input_by_position(float64, rng):
     x = rng.standard_normal((3, 4))
     assert mdl.gradcheck(mdl.Dense(4, 2), (x,))
