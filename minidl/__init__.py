@@ -8,8 +8,9 @@ from . import diagnostics, init, interop  # modules: mdl.init.orthogonal, mdl.in
 from .gradcheck import gradcheck
 from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, Sigmoid, Tanh
 from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Reshape
+from .layers import Concatenate, RepeatVector
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
-from .model import Sequential
+from .model import Model, Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, ClipByValue, GradientClipper, Optimizer, RMSprop
 from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from .parameter import Parameter

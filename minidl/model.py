@@ -1,5 +1,6 @@
-"""Sequential: a stack of layers applied in order, with predict, summary and save."""
+"""Model: the base class of models (several inputs, predict, summary, save), and Sequential."""
 
+import inspect
 import numbers
 
 import numpy as np
@@ -10,7 +11,162 @@ from .io import save_model
 from .layers.layer import Layer, layer_class, layers_with_state
 
 
-class Sequential(Layer):
+class Model(Layer):
+    """Base class of ``Sequential`` and of your own models.
+
+    A ``Model`` is a ``Layer`` whose ``forward`` may take several arrays,
+    ``forward(x1, x2, ...)``, each batch-first; its inputs are ``forward``'s
+    positional parameters without defaults (or ``*xs``). With several inputs,
+    ``backward(grad_out)`` returns a tuple of gradients, one per input (None for an
+    integer input such as token ids); with one input it returns that input's
+    gradient. A model may return a tuple of outputs; ``backward`` then takes a
+    tuple of output gradients.
+
+    Sub-layers assigned as attributes (or held in a list attribute) are found
+    automatically: ``self.encoder = RNN(...)`` gives parameters named
+    ``"encoder.cell.kernel"``. To be saved, a model whose ``__init__`` takes
+    arguments returns them from ``get_config()``; ``minidl.load_model`` rebuilds
+    it as ``cls(**get_config())`` and loads the weights (the class must be defined).
+    """
+
+    # ---- inference -------------------------------------------------------------------
+    def predict(self, x, batch_size=None):
+        """Output for ``x`` in eval mode without keeping history (``no_grad``).
+
+        Args:
+            x: one input array, or a tuple of arrays (one per input of ``forward``)
+                with the same batch size.
+            batch_size: when given (int >= 1), run the inputs in slices of that many
+                samples (each slice vectorized) and concatenate the outputs along
+                the batch axis (each output of a model returning a tuple); the
+                result equals the whole-batch one.
+
+        The train/eval mode of every layer is restored afterwards; ``backward``
+        cannot follow a ``predict``. Stateful layers carry their state as in
+        ``forward``, so with ``batch_size`` each slice would start from the
+        previous slice's final state: predict stateful models without it.
+        """
+        return self._predict(x, batch_size, {}, self.forward)
+
+    def _predict(self, x, batch_size, sliced, run):
+        """``predict`` with ``sliced`` keyword arrays (``mask=``) cut with the inputs and
+        ``run(*inputs, **sliced)`` computing one slice."""
+        owner = f"{type(self).__name__}.predict"
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size", owner)
+        inputs = batch_arrays(x, owner)
+        check_input_count(self, len(inputs), owner)
+        n = inputs[0].shape[0]
+        for name, value in sliced.items():
+            if np.shape(value)[:1] != (n,):
+                raise ValueError(f"{owner}: {name} must have the batch size of x ({n}), got shape {fmt_shape(np.shape(value))}")
+        modes = [(layer, layer.training) for layer in self.sublayers()]
+        self.eval()
+        try:
+            with no_grad():
+                if batch_size is None or batch_size >= n:
+                    return run(*inputs, **sliced)
+                outs = [run(*(a[i : i + batch_size] for a in inputs), **{k: v[i : i + batch_size] for k, v in sliced.items()})
+                        for i in range(0, n, batch_size)]
+                if isinstance(outs[0], tuple):
+                    return tuple(np.concatenate(parts, axis=0) for parts in zip(*outs))
+                return np.concatenate(outs, axis=0)
+        finally:
+            for layer, mode in modes:
+                layer.training = mode
+
+    def reset_states(self):
+        """Reset the carried state of every stateful layer below (back to zeros)."""
+        for layer in layers_with_state(self):
+            layer.reset_states()
+
+    # ---- summary ---------------------------------------------------------------------
+    def summary(self):
+        """A text table: one row per direct sub-layer (attribute name and class), its
+        output shape where known (from the sub-layer's ``expected_input_shape()``,
+        ``?`` otherwise) and its parameter count, then the total (each parameter once)."""
+        rows = []
+        for name, layer in self.children():
+            shape = layer.expected_input_shape()
+            if shape is not None:
+                shape = (None,) + tuple(layer.compute_output_shape(shape))[1:]
+            rows.append((f"{name} {_class_label(layer)}", "?" if shape is None else fmt_shape(shape), _count(layer)))
+        own = sum(p.size for p in self.parameters()) - sum(_count(l) for _, l in self.children())
+        if own:
+            rows.append(("(own parameters)", "-", own))
+        return _table(f"{type(self).__name__}: dtype {np.dtype(self.dtype).name}", rows, _count(self))
+
+    # ---- files -------------------------------------------------------------------------
+    def save(self, path):
+        """Save architecture and weights to ONE file at ``path`` (used as is; use ``.npz``).
+
+        The file is an npz archive: each parameter under its state-dict name, plus
+        ``__config__``, JSON text with the format name and version, minidl's version,
+        the dtype, ``get_config()`` and (for a model other than ``Sequential``) the
+        class name. No pickle. The write is atomic (temporary file in the same
+        folder, then ``os.replace``). Carried RNN states are not saved. A layer whose
+        ``__init__`` takes arguments that its ``get_config`` does not return is
+        refused (``TypeError``), never saved with defaults. Reload with
+        ``minidl.load_model(path)``.
+        """
+        save_model(self, path)
+
+
+def batch_arrays(x, owner):
+    """``x`` (an array, or a tuple of arrays: several inputs) as a tuple of ndarrays, each
+    with a batch axis, all of the same batch size; ``ValueError`` / ``TypeError`` otherwise."""
+    named = [(f"x[{k}]", v) for k, v in enumerate(x)] if isinstance(x, tuple) else [("x", x)]
+    if not named:
+        raise ValueError(f"{owner}: x is an empty tuple; give one array per input")
+    arrays = []
+    for name, value in named:
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise TypeError(f"{owner}: {name} must be a numeric array, got {type(value).__name__} ({err})") from None
+        if value.ndim == 0:
+            raise ValueError(f"{owner}: {name} must have a batch axis, got shape {fmt_shape(value.shape)}")
+        arrays.append(value)
+    if len({a.shape[0] for a in arrays}) > 1:
+        sizes = ", ".join(f"{name} has {a.shape[0]}" for (name, _), a in zip(named, arrays))
+        raise ValueError(f"{owner}: the inputs must have the same batch size, got {sizes}")
+    return tuple(arrays)
+
+
+def check_input_count(model, count, owner):
+    """Raise ``ValueError`` unless ``model.forward`` takes ``count`` inputs (its positional
+    parameters without defaults; any number from that on with ``*xs``)."""
+    params = inspect.signature(model.forward).parameters.values()
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    variadic = any(p.kind is p.VAR_POSITIONAL for p in params)
+    if count < len(names) or (count > len(names) and not variadic):
+        takes = f"{len(names)}{' or more' if variadic else ''} input{'s' * (variadic or len(names) != 1)} ({', '.join(names)})"
+        raise ValueError(f"{owner}: {type(model).__name__}.forward takes {takes}, got {count} array{'s' * (count != 1)}")
+
+
+def _class_label(layer):
+    cell = getattr(layer, "cell", None)
+    return type(layer).__name__ + (f"({type(cell).__name__})" if isinstance(cell, Layer) else "")
+
+
+def _count(layer):
+    return sum(p.size for p in layer.parameters())
+
+
+def _table(header, rows, total):
+    """The summary text: ``header``, then rows of (layer, output shape, count) and the total."""
+    rows = [(a, b, f"{c:,}") for a, b, c in rows]
+    head = ("Layer", "Output shape", "Params")
+    w = [max(len(r[k]) for r in rows + [head]) for k in range(3)]
+    rule = "=" * (sum(w) + 4)
+
+    def line(r):
+        return f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}"
+
+    return "\n".join([header, rule, line(head), rule, *(line(r) for r in rows), rule, f"Total params: {total:,}"])
+
+
+class Sequential(Model):
     """Applies ``layers`` in order; ``backward`` runs them in reverse.
 
     Args:
@@ -19,9 +175,17 @@ class Sequential(Layer):
     Shapes: whatever the layers take and give, e.g. ``RNN`` then ``Dense``:
     ``x: (batch, time, features) -> (batch, out)``.
 
+    Masks (the mask protocol of ``Layer``): ``forward(x, mask=None)`` hands the mask
+    of each layer's input (the given one, or one made by a layer before it, e.g.
+    ``Masking``) to every layer with ``takes_mask = True`` as ``forward(x, mask=mask)``
+    (others get ``forward(x)``), then ``mask = layer.compute_mask(x, mask)``.
+    After a forward, ``output_mask`` is the mask of the output (None when there is none).
+
     State-dict names are ``"<index>.<param path>"``, e.g. ``"0.cell.kernel"``,
     ``"1.bias"`` (and ``"0.1.kernel"`` for a Sequential nested at index 0).
     """
+
+    takes_mask = True
 
     def __init__(self, layers):
         super().__init__()
@@ -32,6 +196,7 @@ class Sequential(Layer):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
         self.layers = layers
+        self.output_mask = None
 
     def expected_input_shape(self):
         return _infer_input_shape(self)
@@ -52,58 +217,51 @@ class Sequential(Layer):
         return f"Sequential([{', '.join(repr(layer) for layer in self.layers)}])"
 
     # ---- computation -------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, mask=None):
+        if mask is not None:
+            mask = _checked_mask(mask, x)
         for layer in self.layers:
-            x = layer.forward(x)
+            x_in = x
+            x = layer.forward(x, mask=mask) if layer.takes_mask else layer.forward(x)
+            mask = layer.compute_mask(x_in, mask)
+        self.output_mask = mask
         return x
+
+    def compute_mask(self, x, mask):
+        """The mask of the output of the last ``forward`` (``output_mask``)."""
+        return self.output_mask
 
     def backward(self, grad_out):
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
         return grad_out
 
-    def predict(self, x, batch_size=None):
+    def predict(self, x, batch_size=None, mask=None):
         """Output for ``x`` in eval mode without keeping history (``no_grad``).
 
         Args:
             x: input batch, e.g. ``(batch, time, features)``.
-            batch_size: when given (int >= 1), run ``x`` in slices of that many
-                samples (each slice vectorized) and concatenate the outputs along
-                the batch axis; the result equals the whole-batch one.
+            batch_size: when given (int >= 1), run ``x`` (and ``mask``) in slices of
+                that many samples (each slice vectorized) and concatenate the outputs
+                along the batch axis; the result equals the whole-batch one.
+            mask: optional ``(batch, time)`` bool mask of ``x`` (see ``forward``);
+                ``output_mask`` is then that of the whole output.
 
         The train/eval mode of every layer is restored afterwards; ``backward``
         cannot follow a ``predict``. Stateful layers carry their state as in
         ``forward``, so with ``batch_size`` each slice would start from the
         previous slice's final state: predict stateful models without it.
         """
-        if batch_size is not None:
-            batch_size = positive_int(batch_size, "batch_size", "Sequential.predict")
-        if not isinstance(x, np.ndarray):
-            try:
-                x = np.asarray(x)
-            except (ValueError, TypeError) as err:
-                raise TypeError(
-                    f"Sequential.predict: x must be a numeric array, got {type(x).__name__} ({err})"
-                ) from None
-        if x.ndim == 0:
-            raise ValueError(f"Sequential.predict: x must have a batch axis, got shape {fmt_shape(x.shape)}")
-        modes = [(layer, layer.training) for layer in self.sublayers()]
-        self.eval()
-        try:
-            with no_grad():
-                n = x.shape[0]
-                if batch_size is None or batch_size >= n:
-                    return self.forward(x)
-                outs = [self.forward(x[i : i + batch_size]) for i in range(0, n, batch_size)]
-                return np.concatenate(outs, axis=0)
-        finally:
-            for layer, mode in modes:
-                layer.training = mode
+        masks = []
 
-    def reset_states(self):
-        """Reset the carried state of every stateful layer below (back to zeros)."""
-        for layer in layers_with_state(self):
-            layer.reset_states()
+        def run(x, **mask):
+            y = self.forward(x, **mask)
+            masks.append(self.output_mask)
+            return y
+
+        y = self._predict(x, batch_size, {} if mask is None else {"mask": np.asarray(mask)}, run)
+        self.output_mask = None if masks[0] is None else np.concatenate(masks, axis=0)
+        return y
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -127,27 +285,12 @@ class Sequential(Layer):
         """
         shape = _infer_input_shape(self) if input_shape is None else _check_input_shape(input_shape)
         shown = "?" if shape is None else fmt_shape(shape)
-        header = f"Sequential: input shape {shown}, dtype {np.dtype(self.dtype).name}"
         rows = []
         for i, layer in enumerate(self.layers):
             if shape is not None:
                 shape = (None,) + tuple(layer.compute_output_shape(shape))[1:]
-            name = type(layer).__name__
-            cell = getattr(layer, "cell", None)
-            if isinstance(cell, Layer):
-                name += f"({type(cell).__name__})"
-            count = sum(p.size for p in layer.parameters())
-            rows.append((f"{i} {name}", "?" if shape is None else fmt_shape(shape), f"{count:,}"))
-        total = sum(p.size for p in self.parameters())
-        head = ("Layer", "Output shape", "Params")
-        w = [max(len(r[k]) for r in rows + [head]) for k in range(3)]
-        rule = "=" * (sum(w) + 4)
-
-        def line(r):
-            return f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}"
-
-        out = [header, rule, line(head), rule, *(line(r) for r in rows), rule, f"Total params: {total:,}"]
-        return "\n".join(out)
+            rows.append((f"{i} {_class_label(layer)}", "?" if shape is None else fmt_shape(shape), _count(layer)))
+        return _table(f"Sequential: input shape {shown}, dtype {np.dtype(self.dtype).name}", rows, _count(self))
 
     # ---- configuration -------------------------------------------------------------
     def get_config(self):
@@ -174,19 +317,17 @@ class Sequential(Layer):
                 raise type(err)(f"Sequential.from_config: layers[{i}] ({spec['class_name']}): {err}") from None
         return cls(layers)
 
-    # ---- files -------------------------------------------------------------------------
-    def save(self, path):
-        """Save architecture and weights to ONE file at ``path`` (used as is; use ``.npz``).
 
-        The file is an npz archive: each parameter under its state-dict name, plus
-        ``__config__``, JSON text with the format name and version, minidl's version,
-        the dtype and ``get_config()``. No pickle. The write is atomic (temporary
-        file in the same folder, then ``os.replace``). Carried RNN states are not
-        saved. A layer whose ``__init__`` takes arguments that its ``get_config`` does
-        not return is refused (``TypeError``), never saved with defaults. Reload with
-        ``minidl.load_model(path)``.
-        """
-        save_model(self, path)
+def _checked_mask(mask, x):
+    """``mask`` as a ``(batch, time)`` bool array whose batch is ``x``'s, or raise."""
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise TypeError(f"Sequential: mask must be a bool array (batch, time), got dtype {mask.dtype}")
+    batch = np.shape(x)[:1]
+    if mask.ndim != 2 or mask.shape[:1] != batch:
+        expected = fmt_shape((batch[0] if batch else "batch", "time"))
+        raise ValueError(f"Sequential: expected mask of shape {expected} (the batch of x), got {fmt_shape(mask.shape)}")
+    return mask
 
 
 def _infer_input_shape(model):

@@ -5,6 +5,7 @@ import pytest
 
 import minidl as mdl
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2
+from tests.helpers import TokensAndFeatures, TwoHeads, TwoSequenceModel, two_sequences
 
 
 class _ScaleForGradcheck(mdl.Layer):
@@ -118,6 +119,76 @@ def test_integer_input_is_not_differentiated(float64):
 def test_refuses_to_run_under_no_grad(rng):
     with mdl.no_grad(), pytest.raises(RuntimeError, match="gradcheck cannot run under no_grad"):
         mdl.gradcheck(mdl.Dense(2, 2), rng.standard_normal((1, 2)))
+
+
+# ---- models of several inputs and outputs ------------------------------------------------------------
+class _ScaledPair(mdl.Model):
+    """``forward(a, b) = a * wa + b * wb`` (last axis), with optional deliberate errors in backward."""
+
+    def __init__(self, features, b_factor=1.0, count=2, b_none=False):
+        super().__init__()
+        self.wa = mdl.Parameter(np.linspace(0.5, 1.5, features), "wa")
+        self.wb = mdl.Parameter(np.linspace(-1.0, 1.0, features), "wb")
+        self.b_factor, self.count, self.b_none = b_factor, count, b_none
+
+    def forward(self, a, b):
+        self._a, self._b = a, b
+        return a * self.wa.data + b * self.wb.data
+
+    def backward(self, grad_out):
+        self.wa.grad += np.sum(grad_out * self._a, axis=0)
+        self.wb.grad += np.sum(grad_out * self._b, axis=0)
+        grads = (grad_out * self.wa.data, None if self.b_none else self.b_factor * grad_out * self.wb.data)
+        return grads[: self.count]
+
+
+def test_two_sequence_inputs(float64, rng):
+    assert mdl.gradcheck(TwoSequenceModel(2, 3), two_sequences(rng)) is True
+
+
+def test_an_integer_input_beside_a_float_input(float64, rng):
+    tokens, x = rng.integers(0, 5, (3, 4)), rng.standard_normal((3, 4, 2))
+    assert mdl.gradcheck(TokensAndFeatures(), (tokens, x)) is True
+
+
+def test_a_model_returning_two_outputs(float64, rng):
+    x = rng.standard_normal((3, 4, 2))
+    assert mdl.gradcheck(TwoHeads(), x) is True
+    assert mdl.gradcheck(TwoHeads(), x, grad_out=(np.ones((3, 1)), np.zeros((3, 4, 2))))  # the first output alone
+    with pytest.raises(ValueError, match=r"returns 2 outputs; expected grad_out as a tuple of 2 arrays, got an array of shape \(3, 1\)"):
+        mdl.gradcheck(TwoHeads(), x, grad_out=np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"gradcheck: grad_out\[1\]: expected grad_out of shape \(3, 4, 2\), got \(3, 4\)"):
+        mdl.gradcheck(TwoHeads(), x, grad_out=(np.ones((3, 1)), np.ones((3, 4))))
+
+
+def test_a_wrong_gradient_of_the_second_input_is_named_by_position(float64, rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    assert mdl.gradcheck(_ScaledPair(4), (a, b))
+    with pytest.raises(AssertionError, match=r"gradient of 'input\[1\]' differs at index \(\d+, \d+\)"):
+        mdl.gradcheck(_ScaledPair(4, b_factor=1.01), (a, b))
+
+
+def test_backward_must_return_one_gradient_per_input(float64, rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    with pytest.raises(AssertionError, match=r"backward returned a tuple of length 1; expected a tuple of 2 gradients, one per input"):
+        mdl.gradcheck(_ScaledPair(4, count=1), (a, b))
+    with pytest.raises(AssertionError, match=r"backward returned None as the gradient of 'input\[1\]' of shape \(3, 4\)"):
+        mdl.gradcheck(_ScaledPair(4, b_none=True), (a, b))
+
+
+def test_the_number_of_inputs_must_fit_forward(float64, rng):
+    a = rng.standard_normal((3, 4))
+    with pytest.raises(ValueError, match=r"^gradcheck: _ScaledPair\.forward takes 2 inputs \(a, b\), got 3 arrays$"):
+        mdl.gradcheck(_ScaledPair(4), (a, a, a))
+    with pytest.raises(ValueError, match=r"^gradcheck: Sequential\.forward takes 1 input \(x\), got 2 arrays$"):
+        mdl.gradcheck(mdl.Sequential([mdl.Dense(4, 1)]), (a, a))  # the second is not taken as the mask
+
+
+def test_a_one_element_tuple_names_the_input_by_position(float64, rng):
+    x = rng.standard_normal((3, 4))
+    assert mdl.gradcheck(mdl.Dense(4, 2), (x,))
+    with pytest.raises(AssertionError, match=r"gradient of 'input\[0\]'"):
+        mdl.gradcheck(_ScaleForGradcheck(4, input_factor=1.5), (x,))
 
 
 # ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----

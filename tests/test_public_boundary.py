@@ -38,9 +38,11 @@ LAYERS = {  # type name: (build, a valid input)
     "Bidirectional": (lambda: mdl.Bidirectional(mdl.RNN(mdl.GRUCell(3, 2))), _x((2, 4, 3))),
     "Flatten": (mdl.Flatten, _x((2, 3, 1))),
     "Reshape": (lambda: mdl.Reshape((3, 1)), _x((2, 3))),
+    "RepeatVector": (lambda: mdl.RepeatVector(3), _x((2, 3))),
+    "Concatenate": (lambda: mdl.Concatenate(), _x((2, 3))),
 }
 CELL_TYPES = ["RNNCell", "LSTMCell", "GRUCell"]  # one step, no history: backward is RNN's job
-ABSTRACT = {"Layer", "Cell"}
+ABSTRACT = {"Layer", "Cell", "Model"}
 
 
 def test_every_exported_layer_type_is_in_the_table():

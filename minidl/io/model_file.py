@@ -1,9 +1,10 @@
 """Model files, format ``"minidl-model"``: a model's config and its state dict in one archive.
 
 Members: one array per parameter under its state-dict name (``"0.cell.kernel"``);
-the JSON header adds ``"dtype"`` (the model's) and ``"model"`` (``get_config()``).
-``load_model`` rebuilds the model through the layer registry, so this module knows
-no layer class by name but ``Sequential``'s.
+the JSON header adds ``"dtype"`` (the model's), ``"model"`` (``get_config()``) and,
+for a model class other than ``Sequential``, ``"class_name"`` (a header without it,
+as every file before it, holds a ``Sequential``). ``load_model`` rebuilds the model
+through the layer registry, so this module knows no layer class by name but ``Sequential``'s.
 """
 
 import json
@@ -17,16 +18,16 @@ from .archive import fspath, json_default, read_archive, write_archive
 
 MODEL_FORMAT = "minidl-model"
 MODEL_FORMAT_VERSION = 1
-MODEL_CLASS = "Sequential"  # the registered Layer class that model files rebuild
+MODEL_CLASS = "Sequential"  # the registered Layer class a header without "class_name" rebuilds
 
 
 def save_model(model, path):
-    """Write ``model`` (a ``Sequential``) to ``path``: its state dict and its config.
+    """Write ``model`` (a ``Sequential`` or another ``Model``) to ``path``: its state dict and its config.
 
     Refused, with nothing written: parameters shared between layers, a layer class
     whose registered name belongs to another class, a layer whose ``__init__`` takes
     arguments its ``get_config`` does not return, a config that is not JSON.
-    See ``Sequential.save``.
+    See ``Model.save``.
     """
     owner = f"{type(model).__name__}.save"
     where = f"{owner}({fspath(path, owner)!r})"
@@ -35,12 +36,21 @@ def save_model(model, path):
     for layer in model.sublayers():
         _check_rebuildable(layer, where)
     config = model.get_config()
-    for i, spec in enumerate(config["layers"]):
+    if not isinstance(config, dict):
+        raise TypeError(f"{where}: {type(model).__name__}.get_config must return a dict, got {type(config).__name__}")
+    layers = config.get("layers") if type(model).__name__ == MODEL_CLASS else None
+    for i, spec in enumerate(layers or ()):
         try:
             json.dumps(spec, default=json_default)
         except (TypeError, ValueError) as err:
             raise TypeError(f"{where}: layers[{i}] ({spec['class_name']}) has a config that is not JSON: {err}") from None
+    try:
+        json.dumps(config, default=json_default)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{where}: {type(model).__name__}.get_config() is not JSON: {err}") from None
     meta = {"dtype": str(np.dtype(model.dtype)), "model": config}
+    if type(model).__name__ != MODEL_CLASS:
+        meta["class_name"] = type(model).__name__
     write_archive(path, model.state_dict(), meta, MODEL_FORMAT, MODEL_FORMAT_VERSION)
 
 
@@ -67,10 +77,12 @@ def _check_rebuildable(layer, where):
 
 
 def load_model(path):
-    """Rebuild the ``Sequential`` saved with ``model.save(path)``.
+    """Rebuild the model (a ``Sequential`` or another ``Model`` subclass) saved with ``model.save(path)``.
 
-    Layers are rebuilt from their class names (the classes must be defined, i.e.
-    imported) and configs; parameters get the saved values and dtypes exactly.
+    The model is rebuilt from its class name and config, ``cls.from_config(config)``
+    (``cls(**config)`` unless the class overrides it; a ``Sequential`` rebuilds its
+    layers from their class names and configs): every class must be defined, i.e.
+    imported. Parameters get the saved values and dtypes exactly.
     Loading draws no numbers from minidl's random generator.
 
     Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
@@ -87,12 +99,15 @@ def load_model(path):
         raise ValueError(f"{where}: bad dtype in the header: {err}") from None
     if "model" not in meta:
         raise ValueError(f"{where}: the header has no 'model' entry")
+    class_name = meta.get("class_name", MODEL_CLASS)
+    if not isinstance(class_name, str):
+        raise ValueError(f"{where}: bad class_name in the header: expected a str, got {class_name!r:.100}")
 
     rng = get_rng()
     rng_state, previous_dtype = rng.bit_generator.state, get_default_dtype()
     set_default_dtype(dtype)
     try:
-        model = layer_class(MODEL_CLASS).from_config(meta["model"])
+        model = layer_class(class_name).from_config(meta["model"])
     except (ValueError, TypeError, KeyError, OverflowError, MemoryError, RecursionError) as err:
         # MemoryError: a config asking for impossibly large layers; RecursionError: nested too deep
         raise ValueError(f"{where}: cannot rebuild the model: {err}") from None

@@ -13,6 +13,9 @@ from .embedding import Embedding
 from .normalization import LayerNorm
 from .rnn import RNN
 from .reshape import Flatten, Reshape
+from .repeat_vector import RepeatVector
+from .concatenate import Concatenate
 
 __all__ = ["Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "Cell", "RNNCell", "LSTMCell", "GRUCell", "RNN"]
 __all__ += ["Embedding", "Dropout", "LayerNorm", "Bidirectional", "Flatten", "Reshape"]
+__all__ += ["RepeatVector", "Concatenate"]

@@ -38,6 +38,7 @@ from .cells import (
     steps_gradcheck,
 )
 from .layers import assert_output_edits_leave_gradients, assert_close_rel, warnings_as_errors
+from .models import TwoSequenceModel, TokensAndFeatures, TwoHeads, two_sequences, MaskRecorder, ZeroMasker, LastStep
 
 __all__ = [
     "numeric_grad",
@@ -89,4 +90,11 @@ __all__ = [
     "assert_output_edits_leave_gradients",
     "assert_close_rel",
     "warnings_as_errors",
+    "TwoSequenceModel",
+    "TokensAndFeatures",
+    "TwoHeads",
+    "two_sequences",
+    "MaskRecorder",
+    "ZeroMasker",
+    "LastStep",
 ]
