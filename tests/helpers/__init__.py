@@ -38,6 +38,7 @@ from .cells import (
     steps_gradcheck,
 )
 from .layers import assert_output_edits_leave_gradients, assert_close_rel, warnings_as_errors
+from .masks import right_padded_mask, scattered_mask, pad_with, Masked
 
 __all__ = [
     "numeric_grad",
@@ -88,4 +89,8 @@ __all__ = [
     "assert_output_edits_leave_gradients",
     "assert_close_rel",
     "warnings_as_errors",
+    "right_padded_mask",
+    "scattered_mask",
+    "pad_with",
+    "Masked",
 ]
