@@ -10,9 +10,12 @@ from .rnn_cell import RNNCell
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .masking import Masking
 from .normalization import LayerNorm
 from .rnn import RNN
 from .reshape import Flatten, Reshape
 
 __all__ = ["Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "Cell", "RNNCell", "LSTMCell", "GRUCell", "RNN"]
 __all__ += ["Embedding", "Dropout", "LayerNorm", "Bidirectional", "Flatten", "Reshape"]
+# Masking joins __all__ and minidl/__init__.py once the exported-layer tables of
+# tests/test_bad_inputs.py and tests/io/test_model_file.py list it (see the masks report).
