@@ -1,5 +1,7 @@
 """RNN: runs a recurrent cell over the time axis, with masks and states in and out."""
 
+import inspect
+
 import numpy as np
 
 from .._checks import batch_input, flag, grad_shape, state_tuple, time_mask
@@ -144,6 +146,7 @@ class RNN(Layer):
             xs = np.ascontiguousarray(x.transpose(1, 0, 2))
             hs, final, cache = self.cell.forward_sequence(xs, state, keep)
         else:
+            _takes_masks(self.cell)
             mask = np.ascontiguousarray(mask.T)  # (time, batch), as the cell gets it
             xs = np.where(mask[..., None], x.transpose(1, 0, 2), x.dtype.type(0))  # padding never reaches the cell
             hs, final, cache = self.cell.forward_sequence(xs, state, keep, mask=mask)
@@ -210,6 +213,16 @@ class RNN(Layer):
                              f"entries), like final_state, got {_describe(grad_final_state)}")
         return tuple(None if d is None else grad_shape(d, (self._batch, n), f"{self} grad_final_state[{k}]", dtype)
                      for k, (d, n) in enumerate(zip(grad_final_state, sizes)))
+
+
+def _takes_masks(cell):
+    """Raise unless ``cell``'s sequence methods take ``mask=`` (Cell's do; a user's fast path may not)."""
+    for name in ("forward_sequence", "backward_sequence"):
+        params = inspect.signature(getattr(cell, name)).parameters
+        if "mask" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise TypeError(f"RNN: a mask was given but {type(cell).__name__}.{name} takes no mask= argument "
+                            "(it overrides Cell's); add mask=None to forward_sequence and backward_sequence "
+                            "and carry the state where the mask is False (docs/custom-cell.md)")
 
 
 def _describe(value):

@@ -205,3 +205,18 @@ def test_user_cell_with_masks_needs_no_change(float64, rng, make, return_sequenc
         for got, want in zip(rnn.final_state, alone_rnn.final_state, strict=True):
             np.testing.assert_allclose(got[b], want[0], rtol=0, atol=1e-14)
     assert mdl.gradcheck(Masked(rnn, scattered_mask(rng, 3, 6)), rng.standard_normal((3, 6, 2)))
+
+
+def test_a_fast_path_without_masks_is_refused_with_a_mask(float64, rng):
+    """A user's forward_sequence / backward_sequence that take no mask= run unmasked, and a
+    mask is a clear TypeError instead of a silent unmasked run."""
+
+    class _OldFastPath(_LeakyCell):
+        def forward_sequence(self, xs, state, keep_history=True):
+            return mdl.Cell.forward_sequence(self, xs, state, keep_history)
+
+    rnn = mdl.RNN(_OldFastPath(2, 3))
+    x = rng.standard_normal((2, 4, 2))
+    np.testing.assert_array_equal(rnn.forward(x), mdl.RNN(rnn.cell).forward(x))
+    with pytest.raises(TypeError, match=r"_OldFastPath.forward_sequence takes no mask= argument"):
+        rnn.forward(x, mask=np.ones((2, 4), bool))
