@@ -189,3 +189,16 @@ def test_all_real_mask_equals_no_mask(float64, kind):
     full = np.ones((5, 3), bool)
     assert_same(run(fused(cell), cell, xs, state, dhs, dfinal, full), run(fused(cell), cell, xs, state, dhs, dfinal),
                 atol=0)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_masked_without_history(float64, kind):
+    """keep_history=False (no_grad) with a mask: the same outputs and final state as with history."""
+    cell, xs, state, _, _ = problem(kind, 6, 4, 2, 3)
+    mask = scattered_mask(np.random.default_rng(6), 4, 6).T.copy()
+    hs, final, cache = cell.forward_sequence(xs, state, keep_history=False, mask=mask)
+    hs_kept, final_kept, _ = cell.forward_sequence(xs, state, mask=mask)
+    assert cache is None
+    np.testing.assert_array_equal(hs, hs_kept)
+    for a, b in zip(final, final_kept, strict=True):
+        np.testing.assert_array_equal(a, b)
