@@ -59,7 +59,7 @@ class Bidirectional(Layer):
 
     Parameters are named ``forward_layer.cell.kernel``, ...,
     ``backward_layer.cell.kernel``, .... Each forward starts both directions from
-    zeros; a stateful ``RNN`` is not supported (a carried state has no meaning for
+    zeros (unless ``initial_state`` is given); a stateful ``RNN`` is not supported (a carried state has no meaning for
     the backward direction), and neither is truncated BPTT: the backward direction
     needs the whole sequence, so ``supports_truncation`` is False and the TBPTT
     trainer trains a model holding this layer with full BPTT only.
