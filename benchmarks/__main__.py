@@ -14,12 +14,12 @@ import os
 import sys
 import time
 
-from . import activations, forward_backward, memory, scaling, sine, soak
+from . import activations, forward_backward, masked, memory, scaling, sine, soak
 from .common import NOISY, OutsideLoad, Settings, load_torch, machine_info, torch_error
 from .report import machine_lines, markdown_table, scaling_table, write_figure
 
-WORKLOADS = {"sine": sine, "forward_backward": forward_backward, "activations": activations, "memory": memory,
-             "scaling": scaling, "soak": soak}
+WORKLOADS = {"sine": sine, "forward_backward": forward_backward, "masked": masked, "activations": activations,
+             "memory": memory, "scaling": scaling, "soak": soak}
 ALIASES = {"fwdbwd": "forward_backward", "mem": "memory", "act": "activations"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 

@@ -31,14 +31,16 @@ CELLS = ("RNN", "LSTM", "GRU")
 DTYPES = (np.float32, np.float64)
 
 
-def minidl_step(kind, x, g, hidden, seed=0):
+def minidl_step(kind, x, g, hidden, seed=0, mask=None):
+    """One ``zero_grad``, ``forward(x)`` (with ``mask`` when given), ``backward(g)``."""
     mdl.set_seed(seed)
     cell = {"RNN": mdl.RNNCell, "LSTM": mdl.LSTMCell, "GRU": mdl.GRUCell}[kind](x.shape[2], hidden)
     layer = mdl.RNN(cell, return_sequences=True).astype(x.dtype)
+    masked = {} if mask is None else {"mask": mask}
 
     def step():
         layer.zero_grad()
-        layer.forward(x)
+        layer.forward(x, **masked)
         layer.backward(g)
 
     return step

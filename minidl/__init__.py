@@ -7,7 +7,7 @@ from ._version import __version__
 from . import diagnostics, init, interop  # modules: mdl.init.orthogonal, mdl.interop.from_torch(...)
 from .gradcheck import gradcheck
 from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, Sigmoid, Tanh
-from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Reshape
+from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Masking, Reshape
 from .layers import Concatenate, RepeatVector
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
 from .model import Model, Sequential

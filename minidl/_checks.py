@@ -197,3 +197,18 @@ def same_keys(mapping, expected, what, owner, optional=()):
     extra = sorted(map(str, set(mapping) - set(expected) - set(optional)))
     if missing or extra:
         raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")
+
+
+def time_mask(mask, shape, owner, name="mask"):
+    """Return ``mask`` as a bool ``(batch, time)`` array of ``shape`` (None passes through),
+    or raise: ``TypeError`` unless its dtype is bool, ``ValueError`` unless its shape is ``shape``."""
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"{owner}: {name} must be a bool array (True at real steps), got dtype {arr.dtype}; "
+                        f"build it with a comparison, e.g. {name} = lengths[:, None] > np.arange(time)")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{owner}: expected {name} of shape {fmt_shape(shape)} (batch, time), "
+                         f"got {fmt_shape(arr.shape)}")
+    return arr

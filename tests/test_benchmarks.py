@@ -44,10 +44,11 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
     # 3 sine rows, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's matmul floor,
-    # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
+    # 2 masked-vs-unmasked rows (LSTM, GRU), 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
     assert sum("sine training" in r for r in rows) == 3
     assert sum("forward+backward" in r for r in rows) == 6
     assert sum("LSTM numpy floor" in r for r in rows) == 1
+    assert sum("masked vs unmasked" in r and "<= 1.25" in r for r in rows) == 2
     assert sum(("sigmoid" in r or "tanh" in r or "gate block" in r) and "ns per element" in r for r in rows) == 6
     assert sum("memory (LSTM" in r for r in rows) == 1
     assert sum("scaling:" in r for r in rows) == 3
@@ -64,7 +65,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 22 and results["quick"] is True
+    assert len(results["rows"]) == 24 and results["quick"] is True
     naive_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs naive")
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
@@ -98,7 +99,7 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
 def test_command_line_flags():
     args = parse_args(["--quick", "--only", "fwdbwd,memory", "--only", "memory", "--reps", "3", "--out", "x"])
     assert (args.quick, args.names, args.reps, args.out) == (True, ["forward_backward", "memory"], 3, "x")
-    assert parse_args([]).names == ["sine", "forward_backward", "activations", "memory", "scaling", "soak"]
+    assert parse_args([]).names == ["sine", "forward_backward", "masked", "activations", "memory", "scaling", "soak"]
     for bad in (["--only", "nope"], ["--reps", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)

@@ -40,6 +40,7 @@ LAYERS = {  # type name: (build, a valid input)
     "Reshape": (lambda: mdl.Reshape((3, 1)), _x((2, 3))),
     "RepeatVector": (lambda: mdl.RepeatVector(3), _x((2, 3))),
     "Concatenate": (lambda: mdl.Concatenate(), _x((2, 3))),
+    "Masking": (mdl.Masking, _x((2, 4, 3))),
 }
 CELL_TYPES = ["RNNCell", "LSTMCell", "GRUCell"]  # one step, no history: backward is RNN's job
 ABSTRACT = {"Layer", "Cell", "Model"}

@@ -10,6 +10,7 @@ from .rnn_cell import RNNCell
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .masking import Masking
 from .normalization import LayerNorm
 from .rnn import RNN
 from .reshape import Flatten, Reshape
@@ -18,4 +19,4 @@ from .concatenate import Concatenate
 
 __all__ = ["Layer", "Dense", "Tanh", "Sigmoid", "ReLU", "Cell", "RNNCell", "LSTMCell", "GRUCell", "RNN"]
 __all__ += ["Embedding", "Dropout", "LayerNorm", "Bidirectional", "Flatten", "Reshape"]
-__all__ += ["RepeatVector", "Concatenate"]
+__all__ += ["RepeatVector", "Concatenate", "Masking"]

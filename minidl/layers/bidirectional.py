@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import as_float_array, fmt_shape, grad_shape, one_of
+from .._checks import as_float_array, fmt_shape, grad_shape, one_of, time_mask
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
 from .rnn import RNN
@@ -41,15 +41,32 @@ class Bidirectional(Layer):
 
     where ``gb' = rev(gb)`` for ``return_sequences=True``, else ``gb``.
 
+    Masks: ``forward(x, mask=None, initial_state=None)`` with ``mask: (batch, time)``
+    bool (True at real steps). Each direction skips the masked steps: the backward
+    direction runs over ``rev(x)`` with ``rev(mask)``, so with right padding it
+    carries its initial state over the padding and starts at each sequence's last real
+    step (PyTorch's packed bidirectional RNN); its outputs are reversed back. Padded
+    steps output zeros in both directions. ``compute_mask`` passes the mask on with
+    ``return_sequences=True`` and gives None otherwise.
+
+    States: ``initial_state`` is a pair ``(forward's, backward's)``, each a tuple of
+    ``(batch, n)`` arrays or None (zeros); the backward direction's state is the one
+    it starts from at the last time step. After a forward ``final_state`` is the pair
+    of the directions' ``final_state`` (the backward direction's: after its last real
+    step, i.e. the first real step in time). ``backward(grad_out, grad_final_state=None)``
+    takes such a pair (entries None or tuples like ``RNN.backward``'s), and leaves the
+    pair of the directions' ``initial_state_grad`` in ``initial_state_grad``.
+
     Parameters are named ``forward_layer.cell.kernel``, ...,
     ``backward_layer.cell.kernel``, .... Each forward starts both directions from
-    zeros; a stateful ``RNN`` is not supported (a carried state has no meaning for
+    zeros (unless ``initial_state`` is given); a stateful ``RNN`` is not supported (a carried state has no meaning for
     the backward direction), and neither is truncated BPTT: the backward direction
     needs the whole sequence, so ``supports_truncation`` is False and the TBPTT
     trainer trains a model holding this layer with full BPTT only.
     """
 
     supports_truncation = False
+    takes_mask = True
 
     def __init__(self, rnn, merge_mode="concat"):
         super().__init__()
@@ -62,6 +79,20 @@ class Bidirectional(Layer):
     @property
     def return_sequences(self):
         return self.forward_layer.return_sequences
+
+    @property
+    def final_state(self):
+        """``(forward_layer.final_state, backward_layer.final_state)`` of the last forward."""
+        return (self.forward_layer.final_state, self.backward_layer.final_state)
+
+    @property
+    def initial_state_grad(self):
+        """``(forward_layer.initial_state_grad, backward_layer.initial_state_grad)`` of the last backward."""
+        return (self.forward_layer.initial_state_grad, self.backward_layer.initial_state_grad)
+
+    def compute_mask(self, x, mask):
+        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise."""
+        return mask if self.return_sequences else None
 
     def get_config(self):
         return {
@@ -88,7 +119,9 @@ class Bidirectional(Layer):
         return shape[:-1] + (width,)
 
     # ---- computation -------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, mask=None, initial_state=None):
+        """``x: (batch, time, features)``, ``mask: (batch, time)`` bool or None,
+        ``initial_state``: None or a pair of the directions' initial states."""
         owner = self
         fwd, bwd = self.forward_layer, self.backward_layer
         if fwd.stateful:
@@ -106,8 +139,10 @@ class Bidirectional(Layer):
             raise ValueError(
                 f"{owner}: expected input (batch, time, {F}) with batch, time >= 1, got shape {fmt_shape(x.shape)}"
             )
-        hf = fwd.forward(x)
-        hb = bwd.forward(x[:, ::-1])
+        mask = time_mask(mask, x.shape[:2], owner)
+        init_f, init_b = _pair(initial_state, "initial_state", owner)
+        hf = fwd.forward(x, mask=mask, initial_state=init_f)
+        hb = bwd.forward(x[:, ::-1], mask=None if mask is None else mask[:, ::-1], initial_state=init_b)
         if self.return_sequences:
             hb = hb[:, ::-1]
         if self.merge_mode == "concat":
@@ -123,7 +158,9 @@ class Bidirectional(Layer):
         self._outputs = (hf, hb) if keep and self.merge_mode == "mul" else None
         return y
 
-    def backward(self, grad_out):
+    def backward(self, grad_out, grad_final_state=None):
+        """``grad_out`` shaped like the output -> ``dL/dx``; ``grad_final_state``: None or a
+        pair of the directions' (each None or a tuple, as ``RNN.backward`` takes)."""
         if self._out_shape is None:
             raise self._missing_forward()
         H = self.forward_layer.cell.hidden_size
@@ -139,7 +176,20 @@ class Bidirectional(Layer):
             gf, gb = g * hb, g * hf
         if self.return_sequences:
             gb = gb[:, ::-1]
-        return self.forward_layer.backward(gf) + self.backward_layer.backward(gb)[:, ::-1]
+        final_f, final_b = _pair(grad_final_state, "grad_final_state", self)
+        return (self.forward_layer.backward(gf, grad_final_state=final_f)
+                + self.backward_layer.backward(gb, grad_final_state=final_b)[:, ::-1])
+
+
+def _pair(value, name, owner):
+    """``(forward's, backward's)`` from None or a pair of per-direction values."""
+    if value is None:
+        return None, None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        got = f"{type(value).__name__} of length {len(value)}" if isinstance(value, (tuple, list)) else type(value).__name__
+        raise ValueError(f"{owner}: expected {name} as a pair (forward direction's, backward direction's), "
+                         f"each None or a tuple of (batch, n) arrays, got {got}")
+    return tuple(value)
 
 
 def _non_stateful_rnn(rnn):

@@ -92,19 +92,29 @@ class Cell(Layer):
         raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
 
     # ---- the sequence interface (RNN calls these; the built-in cells use fused.py) ----
-    def forward_sequence(self, xs, state, keep_history=True):
+    def forward_sequence(self, xs, state, keep_history=True, mask=None):
         """Run all steps of ``xs: (time, batch, input_size)`` (time-major) from ``state``.
 
         Returns ``(hs, final_state, cache)``: ``hs: (time, batch, H)`` the outputs,
         the state after the last step, and what ``backward_sequence`` and
         ``state_at`` need (None when ``keep_history`` is False). ``hs`` and the final
         state may share memory with the cache: ``RNN`` copies what it hands out.
+
+        ``mask: (time, batch)`` bool (``RNN`` passes it only when it has one): where
+        False the step's new state is replaced by the old one,
+        ``s_t = where(m_t, step(x_t, s_{t-1}), s_{t-1})``, and ``hs[t]`` holds that
+        carried state (``RNN`` zeroes the outputs there). ``RNN`` has already replaced
+        the padded inputs by zeros.
         """
         states = [state]
         caches = []
         outputs = []
         for t in range(xs.shape[0]):
-            state, cache = self.step(xs[t], state)
+            new_state, cache = self.step(xs[t], state)
+            if mask is not None:
+                real = mask[t][:, None]
+                new_state = tuple(np.where(real, new, old) for new, old in zip(new_state, state))
+            state = tuple(new_state)
             outputs.append(state[0])
             if keep_history:
                 caches.append(cache)
@@ -112,12 +122,16 @@ class Cell(Layer):
         hs = np.stack(outputs) if outputs else np.zeros((0,) + state[0].shape, state[0].dtype)
         return hs, state, ((caches, states) if keep_history else None)
 
-    def backward_sequence(self, dhs, dstate, cache):
+    def backward_sequence(self, dhs, dstate, cache, mask=None):
         """Backward through a ``forward_sequence``.
 
         ``dhs: (time, batch, H)`` gradient of the outputs (or None when only the final
         state receives gradient); ``dstate``: gradient of the final state.
         Returns ``(dxs: (time, batch, input_size), dstate0)`` and adds into the grads.
+
+        With ``mask: (time, batch)``: at a masked step of a sample its gradient passes
+        unchanged to the previous state, ``step_backward`` gets zeros for it (so the
+        weights get nothing from padding) and its ``dx`` is zero.
         """
         caches, _ = cache
         dstate = tuple(dstate)
@@ -125,7 +139,14 @@ class Cell(Layer):
         for t in range(len(caches) - 1, -1, -1):
             if dhs is not None:
                 dstate = (dstate[0] + dhs[t],) + dstate[1:]
-            dxs[t], dstate = self.step_backward(dstate, caches[t])
+            if mask is None:
+                dxs[t], dstate = self.step_backward(dstate, caches[t])
+            else:
+                real = mask[t][:, None]
+                zero = np.zeros((), dstate[0].dtype)
+                dx, dprev = self.step_backward(tuple(np.where(real, d, zero) for d in dstate), caches[t])
+                dxs[t] = np.where(real, dx, zero)
+                dstate = tuple(np.where(real, dp, d) for dp, d in zip(dprev, dstate))
             dstate = tuple(dstate)
         return np.stack(dxs), dstate
 

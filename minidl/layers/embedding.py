@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._checks import fmt_shape, grad_shape, positive_int
+from .._checks import flag, fmt_shape, grad_shape, positive_int
 from .._dtype import get_default_dtype
 from .._grad_mode import is_grad_enabled
 from .._random import get_rng
@@ -16,6 +16,9 @@ class Embedding(Layer):
     Args:
         num_embeddings: size of the vocabulary; indices must lie in ``[0, num_embeddings - 1]``.
         embedding_dim: length of each vector.
+        mask_zero: token 0 is padding: ``compute_mask`` gives ``tokens != 0`` (True at
+            real steps) for the layers after it (``RNN``, ``Bidirectional``, masked
+            losses). Row 0 is still an ordinary, trainable row.
 
     Shapes: ``x: (...)`` integers, any shape (usually ``(batch, time)``) ->
     ``y: (..., embedding_dim)`` in the parameters' dtype.
@@ -33,10 +36,11 @@ class Embedding(Layer):
     and ``backward`` returns ``None`` (so ``Embedding`` goes first in a model).
     """
 
-    def __init__(self, num_embeddings, embedding_dim):
+    def __init__(self, num_embeddings, embedding_dim, mask_zero=False):
         super().__init__()
         self.num_embeddings = positive_int(num_embeddings, "num_embeddings", "Embedding")
         self.embedding_dim = positive_int(embedding_dim, "embedding_dim", "Embedding")
+        self.mask_zero = flag(mask_zero, "mask_zero", "Embedding")
         shape = (self.num_embeddings, self.embedding_dim)
         # Drawn in float64 then cast, as add_weight does: the same seed gives the same
         # table (up to rounding) whatever the default dtype.
@@ -44,7 +48,17 @@ class Embedding(Layer):
         self._index = None
 
     def get_config(self):
-        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim}
+        config = {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim}
+        if self.mask_zero:
+            config["mask_zero"] = True
+        return config
+
+    def compute_mask(self, x, mask):
+        """With ``mask_zero``: ``tokens != 0`` (the shape of the indices; True at real steps);
+        otherwise the incoming mask unchanged."""
+        if not self.mask_zero:
+            return mask
+        return self._check_indices(x) != 0
 
     def expected_input_shape(self):
         return (None, None)

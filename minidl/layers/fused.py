@@ -24,8 +24,13 @@ functions here compute the same numbers for a whole sequence
    ...) is computed for all steps in a few large calls, so that the backward loop
    only multiplies them by ``dh`` and ``dc`` and does the recurrent matmul.
 
-Every loop runs over time only, with the whole batch in each call (a per-step
-mask would enter there as one ``(batch, 1)`` select of new against old state).
+Every loop runs over time only, with the whole batch in each call. A mask
+``(time, batch)`` (``RNN`` passes it only when it has one) enters as one
+``(batch, 1)`` select per step that has padding: in forward the new state is
+replaced by the old one at padded samples (``np.copyto(..., where=pad)``); in
+backward the local derivatives of padded samples are zeroed before the loop (so
+their weight, bias and input gradients are zero) and the state gradient of a padded
+sample is selected past the step unchanged. Without a mask not one operation differs.
 
 The built-in cells use these functions as their ``forward_sequence``,
 ``backward_sequence`` and ``state_at`` (the sequence interface of ``Cell``): each
@@ -103,13 +108,29 @@ def _transposed(weight):
     return np.ascontiguousarray(weight.T)
 
 
+def _padded_steps(mask):
+    """Per step, the ``(batch, 1)`` bool of the padded samples, or None for a step without
+    padding; None for no mask at all."""
+    if mask is None:
+        return None
+    pad = ~mask[..., None]
+    return [pad[t] if pad[t].any() else None for t in range(mask.shape[0])]
+
+
+def _zero_padded(mask, *arrays):
+    """Zero the ``(time, batch, ...)`` ``arrays`` at the padded steps of ``mask`` (in place)."""
+    pad = ~mask[..., None]
+    for arr in arrays:
+        np.copyto(arr, 0, where=pad)
+
+
 def state_at(cell, cache, t):
     """The state after ``t`` steps (views into the cache; ``RNN.state_at`` copies them)."""
     return tuple(arr[t] for arr in cache["states"])
 
 
 # ---- RNNCell: h_new = act(x @ kernel + h @ recurrent_kernel + bias) --------------------------
-def rnn_forward_sequence(cell, xs, state, keep_history=True):
+def rnn_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     """``RNNCell.step`` over all of ``xs: (T, B, F)``; returns ``(hs, final_state, cache)``."""
     T, B, _ = xs.shape
     act, _ = ACTIVATIONS[cell.activation]
@@ -117,28 +138,37 @@ def rnn_forward_sequence(cell, xs, state, keep_history=True):
     U = cell.recurrent_kernel.data
     hs = np.empty((T + 1, B, cell.hidden_size), a.dtype)  # hs[t]: the state after t steps
     hs[0] = state[0]
+    pads = _padded_steps(mask)
     for t in range(T):
         at = a[t]
         at += hs[t] @ U
         act(at, out=hs[t + 1])
+        if pads is not None and pads[t] is not None:
+            np.copyto(hs[t + 1], hs[t], where=pads[t])  # padded samples keep their state
     cache = {"xs": xs, "hs": hs, "states": (hs,)} if keep_history else None
     return hs[1:], (hs[T],), cache
 
 
-def rnn_backward_sequence(cell, dhs, dstate, cache):
+def rnn_backward_sequence(cell, dhs, dstate, cache, mask=None):
     """``RNNCell.step_backward`` over the steps of ``cache``, last to first; returns ``(dxs, (dh0,))``."""
     xs, hs = cache["xs"], cache["hs"]
     T = xs.shape[0]
     _, act_derivative = ACTIVATIONS[cell.activation]
     U_T = _transposed(cell.recurrent_kernel.data)
     da = act_derivative(hs[1:], out=_scratch(cell, "da", hs[1:].shape, hs.dtype))  # act'(a), becomes dL/da
+    pads = _padded_steps(mask)
+    if pads is not None:
+        _zero_padded(mask, da)
     dh = dstate[0]
     for t in range(T - 1, -1, -1):
         if dhs is not None:
             dh = dh + dhs[t]
         dat = da[t]
         dat *= dh
-        dh = dat @ U_T
+        dh_prev = dat @ U_T
+        if pads is not None and pads[t] is not None:
+            np.copyto(dh_prev, dh, where=pads[t])  # through a padded step unchanged
+        dh = dh_prev
     cell.bias.grad += da.sum(axis=(0, 1))
     dxs = accumulate_weights(cell, xs, hs[:-1], da)
     return dxs, (dh,)
@@ -158,7 +188,7 @@ def _lstm_gate_affine(H, dtype):
     return scale, shift
 
 
-def lstm_forward_sequence(cell, xs, state, keep_history=True):
+def lstm_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     """``LSTMCell.step`` over all of ``xs: (T, B, F)``; returns ``(hs, (h_T, c_T), cache)``."""
     T, B, _ = xs.shape
     H = cell.hidden_size
@@ -173,6 +203,7 @@ def lstm_forward_sequence(cell, xs, state, keep_history=True):
     rec = np.empty((B, 4 * H), dtype)
     ig = np.empty((B, H), dtype)
     hs[0], cs[0] = state
+    pads = _padded_steps(mask)
     for t in range(T):
         zt = gates[t]
         np.matmul(hs[t], U, out=rec)
@@ -188,12 +219,15 @@ def lstm_forward_sequence(cell, xs, state, keep_history=True):
         tanh_c = tanh_cs[t if keep_history else 0]
         np.tanh(c, out=tanh_c)
         np.multiply(o, tanh_c, out=hs[t + 1])
+        if pads is not None and pads[t] is not None:  # padded samples keep their state
+            np.copyto(hs[t + 1], hs[t], where=pads[t])
+            np.copyto(c, cs[t], where=pads[t])
     cache = ({"xs": xs, "hs": hs, "cs": cs, "gates": gates, "tanh_cs": tanh_cs, "states": (hs, cs)}
              if keep_history else None)
     return hs[1:], (hs[T], cs[T]), cache
 
 
-def lstm_backward_sequence(cell, dhs, dstate, cache):
+def lstm_backward_sequence(cell, dhs, dstate, cache, mask=None):
     """``LSTMCell.step_backward`` over the steps of ``cache``; returns ``(dxs, (dh0, dc0))``."""
     xs, hs, cs, gates, tanh_cs = cache["xs"], cache["hs"], cache["cs"], cache["gates"], cache["tanh_cs"]
     T, B, _ = xs.shape
@@ -217,6 +251,9 @@ def lstm_backward_sequence(cell, dhs, dstate, cache):
     np.multiply(tanh_cs, tanh_cs, out=dc_from_dh)
     np.subtract(1, dc_from_dh, out=dc_from_dh)
     dc_from_dh *= o  # o * (1 - tanh(c_new)^2)
+    pads = _padded_steps(mask)
+    if pads is not None:  # padded samples: no local gradient at all
+        _zero_padded(mask, gate_factor, dc_from_dh)
     U_T = _transposed(cell.recurrent_kernel.data)
     dz = _scratch(cell, "dz", gates.shape, gates.dtype)  # dL/dz of every step, blocks i, f, g, o
     # The same arrays with the gate blocks as an axis (T, B, 4, H): i, f, g in one call.
@@ -230,15 +267,21 @@ def lstm_backward_sequence(cell, dhs, dstate, cache):
         dc += tmp
         np.multiply(dc[:, None], factor_blocks[t, :, :3], out=dz_blocks[t, :, :3])  # dz_i, dz_f, dz_g
         np.multiply(dh, factor_blocks[t, :, 3], out=dz_blocks[t, :, 3])  # dz_o
-        dc *= f[t]  # dc_prev
-        np.matmul(dz[t], U_T, out=dh)  # dh_prev
+        if pads is None or pads[t] is None:
+            dc *= f[t]  # dc_prev
+            np.matmul(dz[t], U_T, out=dh)  # dh_prev
+        else:  # padded samples pass dh and dc through unchanged
+            real = ~pads[t]
+            np.multiply(dc, f[t], out=dc, where=real)
+            np.matmul(dz[t], U_T, out=tmp)
+            np.copyto(dh, tmp, where=real)
     cell.bias.grad += dz.sum(axis=(0, 1))
     dxs = accumulate_weights(cell, xs, hs[:-1], dz)
     return dxs, (dh, dc)
 
 
 # ---- GRUCell ----------------------------------------------------------------------------------
-def gru_forward_sequence(cell, xs, state, keep_history=True):
+def gru_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     """``GRUCell.step`` over all of ``xs: (T, B, F)``; returns ``(hs, (h_T,), cache)``."""
     T, B, _ = xs.shape
     H = cell.hidden_size
@@ -258,6 +301,7 @@ def gru_forward_sequence(cell, xs, state, keep_history=True):
     h_proj = np.empty((B, 3 * H), dtype)
     tmp = np.empty((B, H), dtype)
     hs[0] = state[0]
+    pads = _padded_steps(mask)
     for t in range(T):
         np.matmul(hs[t], U, out=h_proj)
         gt = gates[t]
@@ -276,11 +320,13 @@ def gru_forward_sequence(cell, xs, state, keep_history=True):
         np.subtract(hs[t], n, out=h)  # h_new = (h - n) * z + n = (1 - z) * n + z * h
         h *= z
         h += n
+        if pads is not None and pads[t] is not None:
+            np.copyto(h, hs[t], where=pads[t])  # padded samples keep their state
     cache = {"xs": xs, "hs": hs, "gates": gates, "hn": hn_all, "states": (hs,)} if keep_history else None
     return hs[1:], (hs[T],), cache
 
 
-def gru_backward_sequence(cell, dhs, dstate, cache):
+def gru_backward_sequence(cell, dhs, dstate, cache, mask=None):
     """``GRUCell.step_backward`` over the steps of ``cache``; returns ``(dxs, (dh0,))``."""
     xs, hs, gates, hn_all = cache["xs"], cache["hs"], cache["gates"], cache["hn"]
     T = xs.shape[0]
@@ -301,6 +347,9 @@ def gru_backward_sequence(cell, dhs, dstate, cache):
     np.subtract(1, tmp, out=tmp)
     np.subtract(1, z, out=factor[..., 2 * H:])
     factor[..., 2 * H:] *= tmp  # (1-z) * (1-n^2)
+    pads = _padded_steps(mask)
+    if pads is not None:  # padded samples: no local gradient at all
+        _zero_padded(mask, factor)
     U_T = _transposed(cell.recurrent_kernel.data)
     d_x_proj = _scratch(cell, "d_x_proj", gates.shape, gates.dtype)  # [da_z, da_r, da_n]
     d_h_proj = _scratch(cell, "d_h_proj", gates.shape, gates.dtype)  # [da_z, da_r, da_n * r]
@@ -313,8 +362,11 @@ def gru_backward_sequence(cell, dhs, dstate, cache):
         np.multiply(dh, ft[:, 2 * H:], out=da_n)
         np.multiply(da_n, ft[:, H:2 * H], out=d_ht[:, H:2 * H])  # da_r
         np.multiply(da_n, r[t], out=d_ht[:, 2 * H:])  # d(hn) = da_n * r
-        dh = dh * z[t]
-        dh += d_ht @ U_T  # dh_prev = dh_new * z + d_h_proj @ recurrent_kernel.T
+        dh_prev = dh * z[t]
+        dh_prev += d_ht @ U_T  # dh_prev = dh_new * z + d_h_proj @ recurrent_kernel.T
+        if pads is not None and pads[t] is not None:
+            np.copyto(dh_prev, dh, where=pads[t])  # through a padded step unchanged
+        dh = dh_prev
     d_x_proj[..., :2 * H] = d_h_proj[..., :2 * H]
     cell.bias.grad[0] += d_x_proj.sum(axis=(0, 1))
     cell.bias.grad[1] += d_h_proj.sum(axis=(0, 1))

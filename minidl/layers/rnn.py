@@ -1,8 +1,10 @@
-"""RNN: runs a recurrent cell over the time axis."""
+"""RNN: runs a recurrent cell over the time axis, with masks and states in and out."""
+
+import inspect
 
 import numpy as np
 
-from .._checks import batch_input, flag, grad_shape, state_tuple
+from .._checks import batch_input, flag, grad_shape, state_tuple, time_mask
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
 from .cell import Cell
@@ -18,20 +20,40 @@ class RNN(Layer):
         stateful: carry the final state of each forward into the next one (until
             ``reset_states()``), instead of starting every forward from zeros.
 
+    ``forward(x, mask=None, initial_state=None)``. A ``mask: (batch, time)`` bool
+    is True at real steps; at a masked step the state is carried unchanged and the
+    output there (``return_sequences=True``) is zeros, so the last output is that of
+    each sequence's last real step (zeros for a sequence without one). With ``s_t``
+    the state after step ``t`` and ``m_t`` the mask column::
+
+        s_t = where(m_t, step(x_t, s_{t-1}), s_{t-1})        y_t = where(m_t, s_t[0], 0)
+
+    Padded inputs are replaced by zeros before the cell sees them, so their values
+    (even NaN) never matter. ``initial_state`` (a tuple of ``(batch, n)`` arrays, one
+    per ``cell.state_size`` entry) starts this call instead of zeros or the carried
+    state. After a forward, ``final_state`` is the state after each sequence's last
+    real step (copies).
+
     State interface (used by the TBPTT trainer, public for users):
         ``get_state()`` the state the next forward starts from (None: zeros),
-        ``set_state(state)`` set it (a tuple of ``(batch, n)`` arrays),
+        ``set_state(state)`` set it (a tuple of ``(batch, n)`` arrays; on a
+        non-stateful RNN it starts the next forward only),
         ``reset_states()`` back to zeros, ``state_at(t)`` the state after ``t``
         steps of the last forward (which must have kept history).
 
-    Backward: the cell's ``backward_sequence`` from the output gradient; the
-    gradient with respect to the initial state is left in ``initial_state_grad``.
-    The parameters are the cell's, named ``cell.<name>``. Every array it hands out
-    (outputs, ``get_state``, ``state_at``) is its own copy: editing one in place
-    changes nothing that ``backward`` reads.
+    Backward, ``backward(grad_out, grad_final_state=None)``: the cell's
+    ``backward_sequence`` from the output gradient plus ``grad_final_state`` (a tuple
+    like ``final_state``, entries may be None) on the state after the last step. At a
+    masked step the gradient passes unchanged to the previous state and the step's
+    local gradients are zero: padding gives the weights nothing. The gradient with
+    respect to the initial state is left in ``initial_state_grad``. The parameters
+    are the cell's, named ``cell.<name>``. Every array it hands out (outputs,
+    ``final_state``, ``get_state``, ``state_at``) is its own copy: editing one in
+    place changes nothing that ``backward`` reads.
     """
 
     has_state = True
+    takes_mask = True
 
     def __init__(self, cell, return_sequences=False, stateful=False):
         super().__init__()
@@ -41,6 +63,7 @@ class RNN(Layer):
         self._state = None  # the state the next forward starts from (None: zeros)
         self._cache = None  # the cell's per-step values of the last forward (None under no_grad)
         self._final = None  # the state after the last forward
+        self._mask = None  # the last forward's mask, time-major (time, batch), or None
         self._cache_len = 0
         self._batch = None
         self.initial_state_grad = None
@@ -71,7 +94,17 @@ class RNN(Layer):
             return (batch, time, self.cell.hidden_size)
         return (batch, self.cell.hidden_size)
 
+    def compute_mask(self, x, mask):
+        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise."""
+        return mask if self.return_sequences else None
+
     # ---- state -------------------------------------------------------------------
+    @property
+    def final_state(self):
+        """The state after each sequence's last real step of the last forward (a tuple of
+        copies), or None before the first forward."""
+        return None if self._final is None else tuple(s.copy() for s in self._final)
+
     def get_state(self):
         return None if self._state is None else tuple(s.copy() for s in self._state)
 
@@ -97,24 +130,45 @@ class RNN(Layer):
         return tuple(np.array(s) for s in self.cell.state_at(self._cache, t))
 
     # ---- computation -------------------------------------------------------------
-    def forward(self, x):
+    def forward(self, x, mask=None, initial_state=None):
         """``x: (batch, time, features)`` -> the last output ``(batch, H)``, or every step's
-        ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache."""
+        ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache.
+        ``mask: (batch, time)`` bool (True: a real step); ``initial_state``: a tuple of
+        ``(batch, n)`` arrays starting this call."""
         x = batch_input(x, self.cell.input_size, self, self.cell.dtype, time=True)
         B, T, _ = x.shape
-        state = self.cell.initial_state(B) if self._state is None else self._carried_state(B)
-        xs = np.ascontiguousarray(x.transpose(1, 0, 2))
-        hs, final, cache = self.cell.forward_sequence(xs, state, is_grad_enabled())
+        mask = time_mask(mask, (B, T), self)
+        state = self._start_state(B, initial_state)
+        if not self.stateful:
+            self._state = None  # a state set on a non-stateful RNN starts one forward only
+        keep = is_grad_enabled()
+        if mask is None:
+            xs = np.ascontiguousarray(x.transpose(1, 0, 2))
+            hs, final, cache = self.cell.forward_sequence(xs, state, keep)
+        else:
+            _takes_masks(self.cell)
+            mask = np.ascontiguousarray(mask.T)  # (time, batch), as the cell gets it
+            xs = np.where(mask[..., None], x.transpose(1, 0, 2), x.dtype.type(0))  # padding never reaches the cell
+            hs, final, cache = self.cell.forward_sequence(xs, state, keep, mask=mask)
         final = tuple(np.array(s) for s in final)  # own copies: do not pin the per-step arrays
-        self._cache, self._cache_len, self._batch, self._final = cache, T, B, final
+        self._cache, self._cache_len, self._batch, self._final, self._mask = cache, T, B, final, mask
         if self.stateful:
             self._state = final
         # The outputs are copies: hs may be the very array backward reads (built-in cells).
+        if mask is None:
+            return hs.copy().transpose(1, 0, 2) if self.return_sequences else np.array(hs[-1])
+        zero = hs.dtype.type(0)
         if self.return_sequences:
-            return hs.copy().transpose(1, 0, 2)
-        return np.array(hs[-1])
+            return np.where(mask[..., None], hs, zero).transpose(1, 0, 2)
+        return np.where(mask.any(axis=0)[:, None], final[0], zero)
 
-    def _carried_state(self, batch):
+    def _start_state(self, batch, initial_state):
+        """The state this forward starts from: ``initial_state``, the stored one, or zeros."""
+        if initial_state is not None:
+            return state_tuple(initial_state, self.cell.state_size, self, self.cell.dtype, batch=batch,
+                               name="initial_state")
+        if self._state is None:
+            return self.cell.initial_state(batch)
         if self._state[0].shape[0] != batch:
             raise ValueError(
                 f"{self}: the stored state has batch size {self._state[0].shape[0]} but the input has {batch}; "
@@ -122,22 +176,59 @@ class RNN(Layer):
             )
         return self._state
 
-    def backward(self, grad_out):
-        """``grad_out`` shaped like the last output -> ``dL/dx: (batch, time, features)``;
-        adds into the cell's grads and leaves ``dL/d(initial state)`` in ``initial_state_grad``."""
+    def backward(self, grad_out, grad_final_state=None):
+        """``grad_out`` shaped like the last output -> ``dL/dx: (batch, time, features)``
+        (zeros at masked steps); ``grad_final_state``: a tuple like ``final_state``
+        (entries may be None) added to the gradient of the state after the last step.
+        Adds into the cell's grads and leaves ``dL/d(initial state)`` in ``initial_state_grad``."""
         if self._cache is None:
             raise self._missing_forward()
         B, T, H = self._batch, self._cache_len, self.cell.hidden_size
         g = grad_shape(grad_out, (B, T, H) if self.return_sequences else (B, H), self, self.cell.dtype)
+        mask = self._mask
         dstate = [np.zeros((B, n), g.dtype) for n in self.cell.state_size]
+        if grad_final_state is not None:
+            for d, extra in zip(dstate, self._final_state_grad(grad_final_state, g.dtype)):
+                if extra is not None:
+                    d += extra
         if self.return_sequences:
             dhs = g.transpose(1, 0, 2)
+            if mask is not None:  # the output at a masked step is a constant zero
+                dhs = np.where(mask[..., None], dhs, g.dtype.type(0))
         else:
             dhs = None
-            dstate[0] += g
-        dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache)
+            dstate[0] += g if mask is None else np.where(mask.any(axis=0)[:, None], g, g.dtype.type(0))
+        if mask is None:
+            dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache)
+        else:
+            dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache, mask=mask)
         self.initial_state_grad = tuple(dstate0)
         return dxs.transpose(1, 0, 2)
+
+    def _final_state_grad(self, grad_final_state, dtype):
+        """``grad_final_state`` checked against the cell's state: a tuple of ``(batch, n)`` or None."""
+        sizes = self.cell.state_size
+        if not isinstance(grad_final_state, (tuple, list)) or len(grad_final_state) != len(sizes):
+            raise ValueError(f"{self}: expected grad_final_state as a tuple of {len(sizes)} arrays (or None "
+                             f"entries), like final_state, got {_describe(grad_final_state)}")
+        return tuple(None if d is None else grad_shape(d, (self._batch, n), f"{self} grad_final_state[{k}]", dtype)
+                     for k, (d, n) in enumerate(zip(grad_final_state, sizes)))
+
+
+def _takes_masks(cell):
+    """Raise unless ``cell``'s sequence methods take ``mask=`` (Cell's do; a user's fast path may not)."""
+    for name in ("forward_sequence", "backward_sequence"):
+        params = inspect.signature(getattr(cell, name)).parameters
+        if "mask" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise TypeError(f"RNN: a mask was given but {type(cell).__name__}.{name} takes no mask= argument "
+                            "(it overrides Cell's); add mask=None to forward_sequence and backward_sequence "
+                            "and carry the state where the mask is False (docs/custom-cell.md)")
+
+
+def _describe(value):
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__
 
 
 def _a_cell(cell):

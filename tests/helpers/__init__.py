@@ -39,6 +39,7 @@ from .cells import (
 )
 from .layers import assert_output_edits_leave_gradients, assert_close_rel, warnings_as_errors
 from .models import TwoSequenceModel, TokensAndFeatures, TwoHeads, two_sequences, MaskRecorder, ZeroMasker, LastStep
+from .masks import right_padded_mask, scattered_mask, pad_with, Masked
 
 __all__ = [
     "numeric_grad",
@@ -97,4 +98,8 @@ __all__ = [
     "MaskRecorder",
     "ZeroMasker",
     "LastStep",
+    "right_padded_mask",
+    "scattered_mask",
+    "pad_with",
+    "Masked",
 ]

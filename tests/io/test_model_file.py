@@ -317,7 +317,7 @@ def _every_builtin_layer():
         rnn(mdl.RNNCell(2, 3, activation="relu"), return_sequences=True), rnn(mdl.LSTMCell(3, 2), stateful=True),
         rnn(mdl.GRUCell(2, 4)), mdl.Embedding(7, 3), mdl.Dropout(0.25), mdl.LayerNorm(3, eps=1e-3),
         mdl.Bidirectional(rnn(mdl.GRUCell(3, 2), return_sequences=True), merge_mode="sum"),
-        mdl.Flatten(), mdl.Reshape((2, 3)), mdl.Sequential([mdl.Dense(1, 1)]),
+        mdl.Flatten(), mdl.Reshape((2, 3)), mdl.Sequential([mdl.Dense(1, 1)]), mdl.Masking(0.5),
         mdl.RepeatVector(4), mdl.Concatenate(axis=1),
     ]
 

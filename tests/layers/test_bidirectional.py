@@ -1,6 +1,7 @@
 """Bidirectional: by hand with constant weights, equal to two RNNs and gradcheck for every
 cell, the merge modes, structure and seeding, full-BPTT training, PyTorch's bidirectional
-LSTM and GRU, output aliasing and bad inputs.
+LSTM and GRU, output aliasing and bad inputs; masks (each sequence alone, gradient checks)
+and states in and out (PyTorch's packed bidirectional RNNs: tests/layers/test_packed.py).
 
 Weight conversion for torch (written here): torch's ``weight_ih`` is ``(gates*H, in)``, ours
 ``kernel (in, gates*H)``, so ours = torch.T; GRU gates r,z,n in torch are z,r,n here; the
@@ -13,7 +14,10 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from tests.helpers import assert_close_rel, assert_fit_is_one_manual_step, assert_output_edits_leave_gradients
+from tests.helpers import (
+    Masked, assert_close_rel, assert_fit_is_one_manual_step, assert_output_edits_leave_gradients, pad_with,
+    random_state, right_padded_mask, scattered_mask,
+)
 
 
 def _cell(kind, F, H):
@@ -224,3 +228,91 @@ def test_bidirectional_matches_torch(float64, kind, return_sequences):
 def test_bidirectional_output_edits_leave_gradients(float64, rng, merge_mode, return_sequences):
     bi = mdl.Bidirectional(mdl.RNN(mdl.GRUCell(2, 3), return_sequences=return_sequences), merge_mode=merge_mode)
     assert_output_edits_leave_gradients(bi, rng.standard_normal((2, 4, 2)))
+
+
+# ---- masks and states ------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_masked_bidirectional_equals_each_sequence_alone(float64, kind, return_sequences):
+    """Right padding (NaN values): each row is its real steps run alone, so the backward
+    direction starts at the row's last real step; zeros at padded steps and for an empty row."""
+    rng = np.random.default_rng(31)
+    mdl.set_seed(31)
+    bi = mdl.Bidirectional(mdl.RNN(_cell(kind, 2, 3), return_sequences=return_sequences))
+    lengths = np.array([5, 3, 0])
+    mask = right_padded_mask(lengths, 5)
+    x = pad_with(rng.standard_normal((3, 5, 2)), mask, np.nan)
+    y = bi.forward(x, mask=mask)
+    dx = bi.backward(np.ones_like(y))
+    assert np.all(np.isfinite(dx)) and np.all(dx[~mask] == 0)
+    for b, L in enumerate(lengths):
+        if L == 0:
+            np.testing.assert_array_equal(y[b], 0.0)
+            continue
+        alone = bi.forward(x[b:b + 1, :L])[0]
+        np.testing.assert_allclose(y[b, :L] if return_sequences else y[b], alone, rtol=0, atol=1e-14)
+        if return_sequences:
+            np.testing.assert_array_equal(y[b, L:], 0.0)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("merge_mode", ["concat", "mul"])
+def test_masked_bidirectional_gradcheck_from_initial_states(float64, kind, return_sequences, merge_mode):
+    rng = np.random.default_rng(32)
+    mdl.set_seed(32)
+    cell = _cell(kind, 2, 3)
+    bi = mdl.Bidirectional(mdl.RNN(cell, return_sequences=return_sequences), merge_mode=merge_mode)
+    states = (random_state(cell, 3, rng), random_state(cell, 3, rng))
+    assert mdl.gradcheck(Masked(bi, scattered_mask(rng, 3, 5), initial_state=states), rng.standard_normal((3, 5, 2)))
+
+
+class _BiFinalStates(mdl.Layer):
+    """Outputs both directions' final h (masked), so that ``gradcheck`` checks the pair
+    ``grad_final_state`` and, through ``initial_state``, ``initial_state_grad``."""
+
+    def __init__(self, bi, mask):
+        super().__init__()
+        self.bi, self.mask = bi, mask
+
+    def forward(self, x):
+        self.out_shape = self.bi.forward(x, mask=self.mask).shape
+        (hf, _), (hb, _) = self.bi.final_state
+        return np.concatenate([hf, hb], axis=-1)
+
+    def backward(self, grad_out):
+        H = self.bi.forward_layer.cell.hidden_size
+        return self.bi.backward(np.zeros(self.out_shape), grad_final_state=((grad_out[:, :H], None), (grad_out[:, H:], None)))
+
+
+def test_bidirectional_states_in_and_out(float64, rng):
+    mdl.set_seed(33)
+    cell = mdl.LSTMCell(2, 3)
+    bi = mdl.Bidirectional(mdl.RNN(cell, return_sequences=True))
+    mask = right_padded_mask([4, 2], 4)
+    x = rng.standard_normal((2, 4, 2))
+    states = (random_state(cell, 2, rng), random_state(cell, 2, rng))
+    y = bi.forward(x, mask=mask, initial_state=states)
+    (hf, cf), (hb, cb) = bi.final_state
+    np.testing.assert_array_equal(hf[1], y[1, 1, :3])  # forward: after its last real step
+    np.testing.assert_array_equal(hb, y[:, 0, 3:])  # backward: its last real step is t = 0
+    bi.backward(np.ones_like(y))
+    assert len(bi.initial_state_grad) == 2 and len(bi.initial_state_grad[1]) == 2
+    assert mdl.gradcheck(_BiFinalStates(bi, mask), x)
+    np.testing.assert_array_equal(bi.compute_mask(x, mask), mask)
+    assert mdl.Bidirectional(mdl.RNN(mdl.GRUCell(2, 3))).compute_mask(x, mask) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"mask": np.ones((2, 4), int)}, TypeError, r"Bidirectional.*mask must be a bool array"),
+        ({"mask": np.ones((2, 3), bool)}, ValueError, r"Bidirectional.*expected mask of shape \(2, 4\)"),
+        ({"initial_state": (None,)}, ValueError, r"expected initial_state as a pair.*tuple of length 1"),
+        ({"initial_state": (None, (np.zeros((2, 4)),))}, ValueError, r"expected initial_state\[0\] of shape \(2, 3\)"),
+    ],
+)
+def test_bidirectional_bad_masks_and_states(rng, kwargs, error, pattern):
+    bi = mdl.Bidirectional(mdl.RNN(mdl.GRUCell(2, 3)))
+    with pytest.raises(error, match=pattern):
+        bi.forward(rng.standard_normal((2, 4, 2)), **kwargs)

@@ -3,13 +3,15 @@
 Users' cells with only ``step`` / ``step_backward`` (one with a state of two arrays) run in
 ``RNN`` through ``Cell``'s ``forward_sequence`` / ``backward_sequence`` / ``state_at``:
 values against a hand-written loop, gradient checks (both ``return_sequences``, a carried
-state), no history under ``no_grad``; ``Cell.forward`` as one step and its state checks."""
+state), no history under ``no_grad``, masks with no change to the cell (against each sequence
+alone, NaN padding, gradient checks); ``Cell.forward`` as one step and its state checks."""
 
 import numpy as np
 import pytest
 
 import minidl as mdl
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
+from tests.helpers import Masked, pad_with, right_padded_mask, scattered_mask
 
 
 class _LeakyCell(mdl.Cell):
@@ -177,6 +179,48 @@ def test_user_cell_get_config_and_save(tmp_path, rng):
     assert type(restored.layers[0].cell) is _LeakyCell
     x = rng.standard_normal((2, 4, 2)).astype(np.float32)
     np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("make", [_LeakyCell, _SumCell])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_user_cell_with_masks_needs_no_change(float64, rng, make, return_sequences):
+    """A step-only cell under a mask: each row equals its real steps run alone (NaN padding
+    never leaks), zeros at padded steps, and the gradients check (padding anywhere)."""
+    cell = make(2, 3)
+    lengths = np.array([5, 2, 0])
+    mask = right_padded_mask(lengths, 5)
+    x = pad_with(rng.standard_normal((3, 5, 2)), mask, np.nan)
+    rnn = mdl.RNN(cell, return_sequences=return_sequences)
+    y = rnn.forward(x, mask=mask)
+    dx = rnn.backward(np.ones_like(y))
+    assert np.all(np.isfinite(dx)) and np.all(dx[~mask] == 0)
+    for b, L in enumerate(lengths):
+        if L == 0:
+            np.testing.assert_array_equal(y[b], 0.0)
+            continue
+        alone = mdl.RNN(cell, return_sequences=True).forward(x[b:b + 1, :L])[0]
+        np.testing.assert_allclose(y[b, :L] if return_sequences else y[b], alone if return_sequences else alone[-1],
+                                   rtol=0, atol=1e-14)
+        alone_rnn = mdl.RNN(cell)
+        alone_rnn.forward(x[b:b + 1, :L])
+        for got, want in zip(rnn.final_state, alone_rnn.final_state, strict=True):
+            np.testing.assert_allclose(got[b], want[0], rtol=0, atol=1e-14)
+    assert mdl.gradcheck(Masked(rnn, scattered_mask(rng, 3, 6)), rng.standard_normal((3, 6, 2)))
+
+
+def test_a_fast_path_without_masks_is_refused_with_a_mask(float64, rng):
+    """A user's forward_sequence / backward_sequence that take no mask= run unmasked, and a
+    mask is a clear TypeError instead of a silent unmasked run."""
+
+    class _OldFastPath(_LeakyCell):
+        def forward_sequence(self, xs, state, keep_history=True):
+            return mdl.Cell.forward_sequence(self, xs, state, keep_history)
+
+    rnn = mdl.RNN(_OldFastPath(2, 3))
+    x = rng.standard_normal((2, 4, 2))
+    np.testing.assert_array_equal(rnn.forward(x), mdl.RNN(rnn.cell).forward(x))
+    with pytest.raises(TypeError, match=r"_OldFastPath.forward_sequence takes no mask= argument"):
+        rnn.forward(x, mask=np.ones((2, 4), bool))
 
 
 # ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----

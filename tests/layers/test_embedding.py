@@ -153,3 +153,29 @@ def test_embedding_matches_torch(float64):
 
 def test_embedding_output_edits_leave_gradients(rng):
     assert_output_edits_leave_gradients(mdl.Embedding(5, 3), rng.integers(0, 5, (2, 4)))
+
+
+# ---- mask_zero ---------------------------------------------------------------------------------
+def test_embedding_mask_zero(float64, rng):
+    """Token 0 is padding: the mask is ``tokens != 0``, the lookup is unchanged, the config keeps
+    it; an RNN given the mask reads only the real tokens."""
+    tokens = np.array([[3, 1, 0, 0], [2, 2, 4, 1]])
+    plain, masked = mdl.Embedding(5, 3), mdl.Embedding(5, 3, mask_zero=True)
+    masked.embeddings.data[...] = plain.embeddings.data
+    np.testing.assert_array_equal(masked.forward(tokens), plain.forward(tokens))
+    np.testing.assert_array_equal(masked.compute_mask(tokens, None), tokens != 0)
+    incoming = np.ones((2, 4), bool)
+    assert plain.compute_mask(tokens, incoming) is incoming and plain.compute_mask(tokens, None) is None
+    assert masked.get_config() == {"num_embeddings": 5, "embedding_dim": 3, "mask_zero": True}
+    assert plain.get_config() == {"num_embeddings": 5, "embedding_dim": 3}
+    assert mdl.Embedding.from_config(masked.get_config()).mask_zero
+    rnn = mdl.RNN(mdl.GRUCell(3, 2))
+    y = rnn.forward(masked.forward(tokens), mask=masked.compute_mask(tokens, None))
+    np.testing.assert_allclose(y[0], rnn.forward(masked.forward(tokens[:1, :2]))[0], rtol=0, atol=1e-14)
+
+
+def test_embedding_mask_zero_bad_values(rng):
+    with pytest.raises(TypeError, match=r"Embedding: mask_zero must be a bool, got 1"):
+        mdl.Embedding(5, 3, mask_zero=1)
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 4\]"):
+        mdl.Embedding(5, 3, mask_zero=True).compute_mask(np.array([[5]]), None)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from tests.helpers import CELL_KINDS, make_cell, random_state, with_step_loop
+from tests.helpers import CELL_KINDS, make_cell, random_state, scattered_mask, with_step_loop
 
 ATOL = 1e-12
 
@@ -26,14 +26,16 @@ def steps(cell):
                  for name in ("forward_sequence", "backward_sequence", "state_at"))
 
 
-def run(path, cell, xs, state, dhs, dfinal):
-    """Forward and backward of one sequence through ``path`` (fused or steps), all results copied."""
+def run(path, cell, xs, state, dhs, dfinal, mask=None):
+    """Forward and backward of one sequence through ``path`` (fused or steps), all results copied;
+    ``mask: (time, batch)`` is passed on when given."""
     forward, backward, state_at = path
     cell.zero_grad()
-    hs, final, cache = forward(xs, state)
+    masked = {} if mask is None else {"mask": mask}
+    hs, final, cache = forward(xs, state, **masked)
     out = {"hs": np.array(hs), "final": [np.array(s) for s in final]}
     out["states"] = [[np.array(s) for s in state_at(cache, t)] for t in range(xs.shape[0] + 1)]
-    dxs, dstate0 = backward(dhs, dfinal, cache)
+    dxs, dstate0 = backward(dhs, dfinal, cache, **masked)
     out.update(dxs=np.array(dxs), dstate0=[np.array(s) for s in dstate0])
     out["grads"] = {name: p.grad.copy() for name, p in cell.named_parameters()}
     return out
@@ -161,3 +163,42 @@ def test_rnn_over_fused_equals_rnn_over_steps(float64, kind, return_sequences):
         np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
     for a, b in zip(g1, g2, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("with_dhs", [True, False])
+def test_masked_fused_equals_masked_steps(float64, kind, with_dhs):
+    """With padding anywhere (a full row, an empty row, a step padded in every row): the fused
+    select per step equals Cell's loop, for every per-step state and every gradient."""
+    cell, xs, state, dhs, dfinal = problem(kind, 7, 4, 2, 3, with_dhs=with_dhs)
+    mask = scattered_mask(np.random.default_rng(5), 4, 7).T.copy()  # (time, batch)
+    if dhs is not None:
+        dhs[~mask] = 0.0  # RNN zeroes the output gradient at padded steps
+    result = run(fused(cell), cell, xs, state, dhs, dfinal, mask)
+    assert_same(result, run(steps(cell), cell, xs, state, dhs, dfinal, mask))
+    for t in range(7):  # the carry: a padded sample's state is the one before
+        for now, before in zip(result["states"][t + 1], result["states"][t]):
+            np.testing.assert_array_equal(now[~mask[t]], before[~mask[t]])
+    np.testing.assert_array_equal(result["dxs"][~mask], 0.0)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_all_real_mask_equals_no_mask(float64, kind):
+    """A mask that is True everywhere gives the unmasked results (to rounding: other operations)."""
+    cell, xs, state, dhs, dfinal = problem(kind, 5, 3, 2, 4)
+    full = np.ones((5, 3), bool)
+    assert_same(run(fused(cell), cell, xs, state, dhs, dfinal, full), run(fused(cell), cell, xs, state, dhs, dfinal),
+                atol=0)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_masked_without_history(float64, kind):
+    """keep_history=False (no_grad) with a mask: the same outputs and final state as with history."""
+    cell, xs, state, _, _ = problem(kind, 6, 4, 2, 3)
+    mask = scattered_mask(np.random.default_rng(6), 4, 6).T.copy()
+    hs, final, cache = cell.forward_sequence(xs, state, keep_history=False, mask=mask)
+    hs_kept, final_kept, _ = cell.forward_sequence(xs, state, mask=mask)
+    assert cache is None
+    np.testing.assert_array_equal(hs, hs_kept)
+    for a, b in zip(final, final_kept, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,14 +1,16 @@
 """RNN: stateful carry, the state interface, stacked layers, no_grad, gradient
-accumulation, and no aliasing (what RNN hands out never shares memory with what its
-backward reads); gradient checks in float64 where a gradient is involved. Users' cells
-in RNN: tests/layers/test_cell.py."""
+accumulation, no aliasing (what RNN hands out never shares memory with what its
+backward reads), gradient checks in float64 where a gradient is involved, and bad inputs.
+Users' cells in RNN: tests/layers/test_cell.py; masks: tests/layers/test_rnn_masks.py;
+initial and final states: tests/layers/test_rnn_states.py; PyTorch's packed sequences:
+tests/layers/test_packed.py."""
 
 import numpy as np
 import pytest
 
 import minidl as mdl
 from tests.helpers import CELL_KINDS, make_cell, random_state, with_step_loop
-from tests.helpers.bad_inputs import assert_bad_input, bad_input_params, BAD_X2, BAD_X3, RNN_NAME, after_forward, stateful_rnn
+from tests.helpers.bad_inputs import BAD_X2, BAD_X3, RNN_NAME, after_forward, assert_bad_input, bad_input_params, stateful_rnn
 
 
 # ---- stateful carry and stacks -------------------------------------------------------------
@@ -218,6 +220,7 @@ def test_returned_arrays_do_not_alias_what_backward_reads(float64, kind, return_
     for a, b in zip(out_e + states_e + list(ds_e) + grads_e, out_f + states_f + list(ds_f) + grads_f, strict=True):
         np.testing.assert_array_equal(a, b)
     assert all(np.any(gr != 0) for gr in grads_f)
+
 
 
 # ---- bad inputs: the exception, and a message naming what is wrong, raised by minidl itself ----
