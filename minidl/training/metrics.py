@@ -115,7 +115,8 @@ class Tally:
 
     @property
     def loss(self):
-        return self.loss_sum / self.loss_count
+        """The mean loss so far; NaN before any update (every target so far masked)."""
+        return self.loss_sum / self.loss_count if self.loss_count else float("nan")
 
     def logs(self, prefix=""):
         """``{prefix + "loss": ..., prefix + name: ...}``: the means so far (a metric with no real target: 0.0)."""

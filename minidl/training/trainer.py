@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from .._checks import as_float_array, flag, fmt_shape, non_negative_int, positive_int
+from .._checks import flag, fmt_shape, non_negative_int, positive_int
 from .._checks import seed as checked_seed
 from .._grad_mode import no_grad
 from .._random import get_rng
@@ -14,6 +14,7 @@ from ..optim.clipping import total_grad_norm
 from .callbacks import CallbackList
 from .guard import UpdateGuard
 from .history import History
+from .inputs import check_data, has_time_axis, real_elements
 from .metrics import Tally, resolve
 from .progress import Progress
 from .windows import tbptt_windows
@@ -80,35 +81,42 @@ class TBPTTTrainer:
 
     # ---- public ------------------------------------------------------------------
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1,
-            metrics=()):
+            metrics=(), mask=None):
         """Train for ``epochs`` more epochs; returns a ``History`` of this call.
 
-        Shapes: ``x: (N, T, F)``; ``y: (N, T, out)`` (many-to-many) or ``(N, out)``
-        (many-to-one). The last batch may be smaller and the last chunk shorter.
+        Shapes: ``x: (N, T, F)`` (or a tuple of batch-first arrays for a ``Model`` of several
+        inputs, without truncation); ``y: (N, T, out)`` (many-to-many; without truncation its
+        time length may differ from x's: sequence-to-sequence) or ``(N, out)`` (many-to-one).
+        ``mask``: bool ``(N, T)``, True at real steps (``minidl.training.inputs``), shuffled,
+        batched and cut into chunks with ``x``; a chunk whose targets are all masked makes no
+        update. The last batch may be smaller and the last chunk shorter.
         ``metrics``: names (``"accuracy"``, ``"mae"``) or callables
         ``metric(pred, target, mask) -> float`` (``minidl.training.metrics``), computed on
         the outputs each update's loss is taken on; ``History`` gets a list per metric
-        under its name (and ``"val_<name>"`` with validation data).
+        under its name (and ``"val_<name>"`` with ``validation_data``: ``(x, y)`` or
+        ``(x, y, mask)``).
         Every update runs inside the guard (``training/guard.py``): a non-finite loss,
         gradient norm or weight stops ``fit`` with a ``FloatingPointError``, and Ctrl-C
         never interrupts an optimizer step halfway.
         """
-        x, y = self._check_data(x, y, "x", "y")
+        data = self._check_data(x, y, mask, ("x", "y"), "fit")
         epochs = non_negative_int(epochs, "epochs", "fit")
         batch_size = positive_int(batch_size, "batch_size", "fit")
         validation = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("fit: validation_data must be a tuple (x_val, y_val)")
-            validation = self._check_data(*validation_data, "validation x", "validation y")
-        if _has_time_axis(y) and self.k1 is None and self.k2 is not None and self.k2 < x.shape[1]:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, mask_val)")
+            vx, vy, vmask = (*validation_data, None)[:3]
+            validation = self._check_data(vx, vy, vmask, ("validation x", "validation y"), "fit")
+        T = data.xs[0].shape[1]
+        if data.many_to_many and self.k1 is None and self.k2 is not None and self.k2 < T:
             raise ValueError(
                 f"fit: many-to-many training with k2={self.k2} needs k1 <= k2, but k1 defaults to the whole "
-                f"sequence ({x.shape[1]} steps); pass k1"
+                f"sequence ({T} steps); pass k1"
             )
         shuffle = flag(shuffle, "shuffle", "fit")
         metric_specs, metrics = metrics, resolve(metrics, "fit")
-        n_batches = math.ceil(len(x) / batch_size)
+        n_batches = math.ceil(len(data) / batch_size)
         progress = Progress(verbose, self.epoch + epochs, n_batches)
         cbs = self._callbacks = CallbackList(callbacks, self)
         history = History()
@@ -122,9 +130,12 @@ class TBPTTTrainer:
                     epoch = self.epoch
                     cbs.on_epoch_begin(epoch)
                     progress.epoch_begin(epoch, epoch + 1)
-                    logs = self._fit_epoch(x, y, batch_size, shuffle, epoch, progress, metrics)
+                    logs = self._fit_epoch(data, batch_size, shuffle, epoch, progress, metrics)
                     if validation is not None:
-                        val = self.evaluate(*validation, batch_size=batch_size, metrics=metric_specs)
+                        vx = validation.xs if len(validation.xs) > 1 or isinstance(validation_data[0], (tuple, list)) \
+                            else validation.xs[0]
+                        val = self.evaluate(vx, validation.y, batch_size=batch_size, metrics=metric_specs,
+                                            mask=validation.mask)
                         logs.update({f"val_{k}": v for k, v in (val if metrics else {"loss": val}).items()})
                         self.model.train()
                     self.epoch += 1
@@ -140,33 +151,34 @@ class TBPTTTrainer:
             self._callbacks = CallbackList((), self)
         return history
 
-    def evaluate(self, x, y, batch_size=None, metrics=()):
+    def evaluate(self, x, y, batch_size=None, metrics=(), mask=None):
         """Loss over ``(x, y)`` on whole sequences (no truncation), eval mode, no history.
 
-        Returns the mean over all batches, weighted by batch size; with ``metrics`` (as in
-        ``fit``), a dict ``{"loss": ..., name: ...}`` instead.
+        Returns the mean over all batches, weighted by their number of real target
+        elements; with ``metrics`` (as in ``fit``), a dict ``{"loss": ..., name: ...}``.
+        ``x``, ``y`` and ``mask`` as in ``fit``.
         """
-        x, y = self._check_data(x, y, "x", "y", owner="evaluate")
-        batch_size = len(x) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
+        data = self._check_data(x, y, mask, ("x", "y"), "evaluate", truncated=False)
+        batch_size = len(data) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
         metrics = resolve(metrics, "evaluate")
-        tally = self._evaluate(x, y, batch_size, metrics)
-        return tally.logs() if metrics else tally.loss
-
-    def _evaluate(self, x, y, batch_size, metrics):
         was_training = self.model.training
         self.model.eval()
         tally = Tally(metrics, getattr(self.loss, "ignore_index", None))
         try:
             with no_grad():
-                for start in range(0, len(x), batch_size):
-                    xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+                for start in range(0, len(data), batch_size):
+                    batch = data.take(slice(start, start + batch_size))
                     self._reset_states()
-                    out = self.model.forward(xb)
-                    tally.add(float(self.loss.forward(out, yb)), len(xb), out, yb)
+                    out, loss_mask = self._forward(batch.xs, batch.mask, batch.y)
+                    if loss_mask is None or loss_mask.any():
+                        loss = float(self._loss_of(out, batch.y, loss_mask))
+                        tally.add(loss, real_elements(batch.y, loss_mask), out, batch.y, loss_mask)
         finally:
             self._reset_states()
             self.model.train(was_training)
-        return tally
+        if not tally.loss_count:
+            raise ValueError("evaluate: every target is masked; there is nothing to evaluate")
+        return tally.logs() if metrics else tally.loss
 
     def save_checkpoint(self, path):
         """Save weights, optimizer state, epoch count and generator state to ``path`` (npz + JSON).
@@ -182,61 +194,109 @@ class TBPTTTrainer:
         load_checkpoint(self, path)
 
     # ---- one epoch, one mini-batch ------------------------------------------------------
-    def _fit_epoch(self, x, y, batch_size, shuffle, epoch, progress, metrics):
+    def _fit_epoch(self, data, batch_size, shuffle, epoch, progress, metrics):
         """The updates of one epoch; returns its logs, ``{"loss": mean training loss, metric: ...}``."""
-        n = len(x)
+        n = len(data)
         order = self.rng.permutation(n) if shuffle else None
         tally = Tally(metrics, getattr(self.loss, "ignore_index", None))
         for b in range(math.ceil(n / batch_size)):
             self._callbacks.on_batch_begin(b)
             sel = slice(b * batch_size, (b + 1) * batch_size)
-            idx = sel if order is None else order[sel]
             self._guard.at(epoch, b)
             loss_sum, elems = tally.loss_sum, tally.loss_count
-            self._train_batch(x[idx], y[idx], tally)
+            self._train_batch(data.take(sel if order is None else order[sel]), tally)
+            done = tally.loss_count - elems
             progress.batch_end(tally.loss)
-            self._callbacks.on_batch_end(b, {"loss": (tally.loss_sum - loss_sum) / (tally.loss_count - elems)})
+            self._callbacks.on_batch_end(b, {"loss": (tally.loss_sum - loss_sum) / done if done else math.nan})
             if self.stop_training:
                 break
         return tally.logs()
 
-    def _train_batch(self, xb, yb, tally):
+    def _train_batch(self, batch, tally):
         """Run the updates of one mini-batch, adding each chunk's loss and metrics to ``tally``."""
         self._reset_states()
-        if not _has_time_axis(yb):
-            return self._many_to_one(xb, yb, tally)
+        if self.k1 is None and self.k2 is None:  # no truncation: one update on the whole output
+            out, loss_mask = self._forward(batch.xs, batch.mask, batch.y)
+            self._learn(out, batch.y, loss_mask, tally)
+        elif batch.many_to_many:
+            self._train_windows(batch.xs[0], batch.y, batch.mask, tally)
+        else:
+            self._many_to_one(batch.xs[0], batch.y, batch.mask, tally)
+
+    def _train_windows(self, xb, yb, mb, tally):
+        """TBPTT(k1, k2) over one many-to-many batch: one update per chunk."""
         windows = tbptt_windows(xb.shape[1], self.k1, self.k2)
         start_state = None  # the stored state at the window start; None is the zero state
         for n, (s, p, e) in enumerate(windows):
             self._set_states(start_state)
-            out = self.model.forward(xb[:, s:e])
-            if out.ndim != 3 or out.shape[1] != e - s:
-                raise ValueError(
-                    f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
-                    "use return_sequences=True on the last RNN"
-                )
-            pred, target = out[:, p - s:], yb[:, p:e]
-            loss = self._guard.check_loss(self.loss.forward(pred, target))
-            grad_out = np.zeros_like(out)
-            grad_out[:, p - s:] = self.loss.backward()
-            self._update(grad_out, loss)
-            tally.add(loss, target.size, pred, target)
+            out, loss_mask = self._forward((xb[:, s:e],), None if mb is None else mb[:, s:e], yb[:, s:e])
+            chunk_mask = None if loss_mask is None else loss_mask[:, p - s:]
+            self._learn(out, yb[:, p:e], chunk_mask, tally, start=p - s)
             if n + 1 < len(windows):
                 # the next window starts within (s, e]: its state comes from this forward, the most recent
                 s_next = windows[n + 1][0]
                 start_state = None if s_next == 0 else [r.state_at(s_next - s) for r in self._stateful]
 
-    def _many_to_one(self, xb, yb, tally):
+    def _many_to_one(self, xb, yb, mb, tally):
+        """Many-to-one with ``k2``: the steps before the last ``k2`` run forward without history."""
         T = xb.shape[1]
         s = 0 if self.k2 is None else max(0, T - self.k2)
         if s > 0:
             with no_grad():
-                self.model.forward(xb[:, :s])
+                self._forward((xb[:, :s],), None if mb is None else mb[:, :s], yb)
             self._set_states([r.state_at(s) for r in self._stateful])
-        out = self.model.forward(xb[:, s:])
-        loss = self._guard.check_loss(self.loss.forward(out, yb))
-        self._update(self.loss.backward(), loss)
-        tally.add(loss, yb.size, out, yb)
+        out, _ = self._forward((xb[:, s:],), None if mb is None else mb[:, s:], yb)
+        self._learn(out, yb, None, tally)
+
+    def _forward(self, xs, mask, y):
+        """The model's output for the inputs ``xs``, and the mask the loss takes on it.
+
+        With one input, ``mask`` is the input's mask and goes to the model; the loss then
+        takes the model's own mask of its output (``output_mask``) or, for a many-to-many
+        output aligned with the input, ``mask`` itself. With several inputs, ``mask`` is the
+        targets' mask and goes to the loss alone.
+        """
+        if len(xs) > 1 or mask is None:
+            out = self.model.forward(*xs)
+            given = mask if len(xs) > 1 else None
+        else:
+            if not self.model.takes_mask:
+                raise TypeError(f"fit: a mask was given, but {type(self.model).__name__}.forward takes no mask "
+                                "(takes_mask is False); use a Sequential or a layer that takes one")
+            out = self.model.forward(xs[0], mask=mask)
+            given = mask
+        if has_time_axis(y) and out.ndim < 3:
+            raise ValueError(
+                f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
+                "use return_sequences=True on the last RNN"
+            )
+        if has_time_axis(y) and out.shape[1] != y.shape[1]:
+            raise ValueError(f"fit: y has {y.shape[1]} steps but the model's output has {out.shape[1]} "
+                             f"(x has {xs[0].shape[1] if xs[0].ndim > 1 else '?'})")
+        own = getattr(self.model, "output_mask", None)
+        loss_mask = own if own is not None else given
+        if loss_mask is not None and (not has_time_axis(y) or out.ndim < 2 or loss_mask.shape != out.shape[:2]):
+            loss_mask = None  # the output has no time axis (many-to-one): every target is real
+        return out, loss_mask
+
+    def _loss_of(self, pred, target, mask):
+        """The loss; a mask is passed only when there is one (a loss written as
+        ``forward(pred, target)`` trains unmasked data unchanged)."""
+        return self.loss.forward(pred, target) if mask is None else self.loss.forward(pred, target, mask)
+
+    def _learn(self, out, target, mask, tally, start=0):
+        """One update from the loss on ``out[:, start:]``; none when every target is masked."""
+        if mask is not None and not mask.any():
+            return  # padding never moves the weights, not even through momentum
+        pred = out[:, start:] if start else out
+        loss = self._guard.check_loss(self._loss_of(pred, target, mask))
+        if start:
+            grad_out = np.zeros_like(out)
+            grad_out[:, start:] = self.loss.backward()
+        else:
+            grad_out = self.loss.backward()
+        self._update(grad_out, loss)
+        tally.add(loss, real_elements(target, mask), pred, target, mask)
 
     def _update(self, grad_out, loss):
         """One update from ``grad_out``, the gradient of the window's loss w.r.t. the model output."""
@@ -256,47 +316,6 @@ class TBPTTTrainer:
         for r in self._stateful:
             r.reset_states()
 
-    def _check_data(self, x, y, xname, yname, owner="fit"):
-        """Validate and convert one data set.
-
-        ``x``: floats ``(batch, time, features)``, or integer tokens ``(batch, time)`` for a
-        model that starts with an ``Embedding``. ``y``: floats ``(batch, out)`` or
-        ``(batch, time, out)``, or integer class indices ``(batch,)`` or ``(batch, time)``
-        (for ``CrossEntropyLoss``). The time axis of ``y`` makes it many-to-many.
-        """
-        dtype = self.model.dtype
-        x, y = _as_data(x, xname, dtype, owner), _as_data(y, yname, dtype, owner)
-        x_tokens, y_classes = x.dtype.kind in "iu", y.dtype.kind in "iu"
-        if x.ndim != (2 if x_tokens else 3):
-            expected = "(batch, time) of integer tokens" if x_tokens else "(batch, time, features)"
-            raise ValueError(f"{owner}: {xname} must be {expected}, got shape {fmt_shape(x.shape)}")
-        if y.ndim not in ((1, 2) if y_classes else (2, 3)):
-            expected = ("(batch,) or (batch, time) of class indices" if y_classes else
-                        "(batch, out) for many-to-one or (batch, time, out) for many-to-many")
-            raise ValueError(f"{owner}: {yname} must be {expected}, got shape {fmt_shape(y.shape)}")
-        if len(x) != len(y):
-            raise ValueError(f"{owner}: {xname} and {yname} must have the same number of samples, got {len(x)} and {len(y)}")
-        if x.size == 0 or y.size == 0:
-            raise ValueError(f"{owner}: {xname} and {yname} must not be empty, got shapes {fmt_shape(x.shape)} and {fmt_shape(y.shape)}")
-        if _has_time_axis(y) and y.shape[1] != x.shape[1]:
-            raise ValueError(f"{owner}: {yname} has {y.shape[1]} steps but {xname} has {x.shape[1]} (many-to-many needs the same)")
-        for name, arr in ((xname, x), (yname, y)):
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                raise ValueError(f"{owner}: {name} contains NaN or infinite values")
-        return x, y
-
-
-def _as_data(arr, name, dtype, owner):
-    """``arr`` as an array: integers stay integer (tokens, class indices), the rest becomes ``dtype``."""
-    try:
-        probe = np.asarray(arr)
-    except (ValueError, TypeError):  # ragged nested lists: as_float_array names the problem
-        probe = None
-    if probe is not None and probe.dtype.kind in "iu":
-        return probe
-    return as_float_array(arr, name, owner, dtype)
-
-
-def _has_time_axis(y):
-    """True for many-to-many targets: ``(batch, time, out)`` floats or ``(batch, time)`` class indices."""
-    return y.ndim == (2 if y.dtype.kind in "iu" else 3)
+    def _check_data(self, x, y, mask, names, owner, truncated=None):
+        truncated = (self.k1 is not None or self.k2 is not None) if truncated is None else truncated
+        return check_data(x, y, mask, self.model.dtype, names, owner, truncated)

@@ -132,7 +132,7 @@ def test_bad_trainer_arguments(make, exc, msg):
 BAD_FIT = [
     (dict(x=np.zeros((4, 6))), ValueError, r"x must be \(batch, time, features\), got shape \(4, 6\)"),
     (dict(y=np.zeros((3, 1))), ValueError, r"same number of samples, got 4 and 3"),
-    (dict(y=np.zeros((4, 5, 1))), ValueError, r"y has 5 steps but x has 6"),
+    (dict(y=np.zeros((4, 5, 1))), ValueError, r"y has a time axis \(many-to-many\) but the model output has shape \(4, 1\)"),
     (dict(y=np.zeros(4)), ValueError, r"y must be \(batch, out\).*got shape \(4,\)"),
     (dict(x=np.full((4, 6, 2), "a")), TypeError, r"x must be a real numeric array"),
     (dict(x=np.full((4, 6, 2), np.nan)), ValueError, r"x contains NaN"),
@@ -151,6 +151,16 @@ def test_bad_fit_arguments(kwargs, exc, msg):
     args.update(kwargs)
     with pytest.raises(exc, match=msg):
         adam_trainer(model).fit(**args)
+
+
+def test_targets_of_another_length_than_the_output_are_explained():
+    model = small_rnn_model(seq=True)
+    x, _ = random_sequences(n=4)
+    y = np.zeros((4, 5, 1), np.float32)  # x has 6 steps
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but the model's output has 6 \(x has 6\)$"):
+        adam_trainer(model).fit(x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but x has 6 \(truncated many-to-many needs the same\)$"):
+        adam_trainer(model, k1=2).fit(x, y, verbose=0)
 
 
 def test_many_to_many_target_with_many_to_one_model_is_explained():
@@ -197,7 +207,7 @@ BAD_INPUTS = [
          ValueError, r"^fit: validation y contains NaN or infinite values"),
     ("fit_validation_x_strings", lambda: bad_fit(validation_data=(BAD_X.astype(str), BAD_Y)),
          TypeError, r"^fit: validation x must be a real numeric array, got dtype <U"),
-    ("fit_validation_triple", lambda: bad_fit(validation_data=(BAD_X, BAD_Y, BAD_Y)),
+    ("fit_validation_quadruple", lambda: bad_fit(validation_data=(BAD_X, BAD_Y, None, None)),
          TypeError, r"^fit: validation_data must be a tuple \(x_val, y_val\)"),
     ("fit_no_samples", lambda: bad_fit(x=BAD_X[:0], y=BAD_Y[:0]),
          ValueError, r"^fit: x and y must not be empty, got shapes \(0, 5, 2\) and \(0, 1\)"),
