@@ -205,3 +205,13 @@ def same_keys(mapping, expected, what, owner, optional=()):
     extra = sorted(map(str, set(mapping) - set(expected) - set(optional)))
     if missing or extra:
         raise ValueError(f"{owner}: {what} has missing keys {missing} and unexpected keys {extra}")
+
+
+def generator(seed, owner):
+    """A ``numpy.random.Generator`` for ``seed``: a new one for an int >= 0, ``seed`` itself for a
+    Generator, None for None (the caller then uses minidl's global one, ``_random.get_rng()``)."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if not _is_int(seed) or seed < 0:
+        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))

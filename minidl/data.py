@@ -7,13 +7,12 @@ integer or boolean inputs become float64.
 
 import contextlib
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, positive_int
+from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, generator, positive_int
 from ._grad_mode import no_grad
 from ._random import get_rng
 
@@ -280,16 +279,6 @@ def _vector(value, name, owner, length=None):
     return arr
 
 
-def _generator(seed, owner):
-    if seed is None:
-        return get_rng()
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
 def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.0, step=1.0, seed=None):
     """A sum of sines sampled at ``t = step * arange(length)``, plus optional Gaussian noise.
 
@@ -315,7 +304,7 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
     phs = np.zeros_like(freqs) if phases is None else _vector(phases, "phases", owner, freqs.size)
     noise = finite_number(noise, "noise", owner, minimum=0.0)
     step = finite_number(step, "step", owner, minimum=0.0, min_open=True)
-    rng = _generator(seed, owner)
+    rng = generator(seed, owner) or get_rng()
     t = step * np.arange(length, dtype=np.float64)
     series = (amps[:, None] * np.sin(freqs[:, None] * t + phs[:, None])).sum(axis=0)
     if noise > 0.0:
