@@ -7,12 +7,7 @@ import pytest
 import minidl as mdl
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    previous = mdl.get_default_dtype()
-    mdl.set_default_dtype(np.float64)
-    yield
-    mdl.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")      # tests/conftest.py: layers built in float64
 
 
 def many_to_many(cell):
