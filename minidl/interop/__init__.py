@@ -7,7 +7,8 @@ conversion in both directions; ``torch`` and ``keras`` are never imported (a
 tensor is converted with ``.detach().cpu().numpy()``, a module through its
 ``state_dict()`` / ``get_weights()``).
 
-Kinds (``kind=``): ``"dense"`` (``nn.Linear``, ``keras.layers.Dense``), ``"rnn"``
+Kinds (``kind=``): ``"dense"`` (``nn.Linear``, ``keras.layers.Dense``), ``"embedding"``
+(``nn.Embedding``, ``keras.layers.Embedding``: the same table, ``(num, dim)``), ``"rnn"``
 (``nn.RNN``/``nn.RNNCell``, ``SimpleRNN``), ``"lstm"``, ``"gru"``. Aliases
 ``"linear"``, ``"simple_rnn"`` and class names are accepted; when ``kind`` is None
 it is read from the module's class or from the array shapes.
@@ -21,9 +22,14 @@ for ``nn.RNNCell``/``nn.LSTMCell``/``nn.GRUCell``)::
     bias (GRU)        = [bias_ih{sfx}; bias_hh{sfx}]  (each reordered to z, r, n)
     Dense kernel, bias = weight.T, bias
 
-A module built with ``bias=False`` (no bias entries) converts to zero biases. Not
-convertible: ``proj_size > 0`` LSTMs and the reverse direction of bidirectional
-modules (minidl has no such layers); both are a ``ValueError``.
+A module built with ``bias=False`` (no bias entries) converts to zero biases. A
+bidirectional module (``bidirectional=True``) loads into ``Bidirectional(RNN(...))``: the
+``{sfx}`` keys into ``forward_layer``, the ``{sfx}_reverse`` keys into ``backward_layer``;
+Keras' ``Bidirectional.get_weights()`` is the forward layer's list, then the backward
+layer's. Refused with a ``ValueError``: ``proj_size > 0`` LSTMs, ``nn.Embedding(max_norm=...)``,
+``GRU(reset_after=False)``, and recurrent layers whose activation differs from the cell's
+(``nn.RNN(nonlinearity=...)``; a Keras layer's ``activation`` / ``recurrent_activation``,
+read from the layer or passed to ``load_keras_weights``).
 """
 
 from .keras import from_keras, load_keras_weights, to_keras

@@ -5,13 +5,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from .._checks import as_real_array, fmt_shape
-from ..layers import RNN, Dense, GRUCell, Layer, LSTMCell, RNNCell
+from ..layers import RNN, Bidirectional, Dense, Embedding, GRUCell, Layer, LSTMCell, RNNCell
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 ALIASES = {
     "dense": "dense", "linear": "dense", "rnn": "rnn", "simplernn": "rnn", "simple_rnn": "rnn",
-    "lstm": "lstm", "gru": "gru",
+    "lstm": "lstm", "gru": "gru", "embedding": "embedding",
 }
+# What minidl's cells compute with: RNNCell's activation is its own, LSTM and GRU cells are fixed.
+FIXED_ACTIVATIONS = {"lstm": ("tanh", "sigmoid"), "gru": ("tanh", "sigmoid")}
 
 
 def array(value, name, owner):
@@ -34,7 +36,7 @@ def kind_name(kind, owner):
     if key.endswith("cell") and key != "cell":
         key = key[:-4]
     if key not in ALIASES:
-        raise ValueError(f"{owner}: unknown kind {kind!r}; expected one of 'dense', 'rnn', 'lstm', 'gru'")
+        raise ValueError(f"{owner}: unknown kind {kind!r}; expected one of 'dense', 'rnn', 'lstm', 'gru', 'embedding'")
     return ALIASES[key]
 
 
@@ -107,16 +109,19 @@ def checked_layout(kind, kernel, rec, bias, owner, names):
 
 
 def layer_kind(layer, owner):
-    """The kind of a minidl Dense, cell or RNN, or a ``TypeError``."""
+    """The kind of a minidl Dense, Embedding, cell or RNN, or a ``TypeError``."""
     cell = layer.cell if isinstance(layer, RNN) else layer
-    for cls, kind in ((Dense, "dense"), (RNNCell, "rnn"), (LSTMCell, "lstm"), (GRUCell, "gru")):
+    kinds = ((Dense, "dense"), (Embedding, "embedding"), (RNNCell, "rnn"), (LSTMCell, "lstm"), (GRUCell, "gru"))
+    for cls, kind in kinds:
         if isinstance(cell, cls):
             return kind
-    raise TypeError(f"{owner}: expected a minidl Dense, RNNCell, LSTMCell, GRUCell or RNN, got {type(layer).__name__}")
+    raise TypeError(f"{owner}: expected a minidl Dense, RNNCell, LSTMCell, GRUCell or RNN (or an Embedding, "
+                    f"a Bidirectional), got {type(layer).__name__}")
 
 
 def minidl_arrays(source, owner):
-    """``{kernel, recurrent_kernel?, bias?}`` arrays and the kind (if known) of a minidl layer or state dict."""
+    """``{kernel, recurrent_kernel?, bias?}`` (``{embeddings}``) arrays and the kind (if known) of a
+    minidl layer or state dict."""
     if isinstance(source, Layer):
         kind = layer_kind(source, owner)
         layer = source.cell if isinstance(source, RNN) else source
@@ -124,13 +129,44 @@ def minidl_arrays(source, owner):
     if not isinstance(source, Mapping):
         raise TypeError(f"{owner}: expected a minidl layer or its state dict, got {type(source).__name__}")
     sd = dict(source)
+    if list(sd) == ["embeddings"]:
+        return {"embeddings": embedding_table(sd["embeddings"], "embeddings", owner)}, "embedding"
     if sd and all(isinstance(k, str) and k.startswith("cell.") for k in sd):  # an RNN's state dict
         sd = {k[5:]: v for k, v in sd.items()}
     unknown = sorted(set(sd) - {"kernel", "recurrent_kernel", "bias"})
     if unknown or "kernel" not in sd:
         raise ValueError(f"{owner}: expected the keys 'kernel', 'recurrent_kernel' (recurrent layers), 'bias', "
-                         f"got {sorted(sd)}")
+                         f"or 'embeddings' alone, got {sorted(sd)}")
     return {k: array(v, k, owner) for k, v in sd.items()}, None
+
+
+def embedding_table(value, name, owner):
+    """An embedding table ``(num_embeddings, embedding_dim)`` (a copy), the same in all three libraries."""
+    table = array(value, name, owner)
+    if table.ndim != 2:
+        raise ValueError(f"{owner}: {name!r} must be (num_embeddings, embedding_dim), got {fmt_shape(table.shape)}")
+    return table.copy()
+
+
+def directions(layer, owner):
+    """``(forward RNN, backward RNN)`` of a minidl ``Bidirectional``."""
+    if not isinstance(layer, Bidirectional):
+        raise TypeError(f"{owner}: expected a minidl Bidirectional, got {type(layer).__name__}")
+    return layer.forward_layer, layer.backward_layer
+
+
+def check_activations(layer, kind, activation, recurrent_activation, framework, owner):
+    """Refuse weights whose ``activation`` / ``recurrent_activation`` (names; None: not known)
+    differ from what the cell of ``layer`` computes with."""
+    if kind not in ("rnn", "lstm", "gru"):
+        return
+    cell = getattr(layer, "cell", layer)
+    ours = FIXED_ACTIVATIONS[kind] if kind in FIXED_ACTIVATIONS else (cell.activation, None)
+    for name, theirs, mine in (("activation", activation, ours[0]), ("recurrent_activation", recurrent_activation,
+                                                                      ours[1])):
+        if theirs is not None and mine is not None and theirs != mine:
+            raise ValueError(f"{owner}: the {framework} layer uses {name}={theirs!r} but {cell!r} computes with "
+                             f"{name}={mine!r}; weights trained for one do not work with the other")
 
 
 def load(layer, kind, converted, framework, owner):
@@ -144,3 +180,16 @@ def load(layer, kind, converted, framework, owner):
     return layer
 
 
+
+
+def load_all(layer, converted, kind, framework, owner):
+    """``load`` every ``(target, arrays)`` of ``converted`` (the parts of ``layer``); when one
+    does not fit, ``layer`` is put back as it was (in place) before the error is raised."""
+    before = layer.state_dict()
+    try:
+        for target, arrays in converted:
+            load(target, kind, arrays, framework, owner)
+    except (ValueError, TypeError):
+        layer.load_state_dict(before)
+        raise
+    return layer
