@@ -22,7 +22,8 @@ class Stream:
       last step, ``(batch, ...)``.
     - ``stream.step(x_t)``: one step, ``x_t: (batch, features)`` or ``(batch,)`` tokens;
       returns that step's output ``(batch, ...)`` (the time axis dropped).
-    - ``stream.reset()``: back to zero states (needed before changing the batch size).
+    - ``stream.reset()``: back to zero states (needed before changing the batch size);
+      ``stream.reset(state)`` starts from given states instead (a list like ``stream.state``).
     - ``stream.state``: the carried states, a list with one entry per stateful layer
       (``layers_with_state(model)`` order), each a tuple of ``(batch, n)`` arrays
       (copies), or None before the first call (zeros).
@@ -62,11 +63,28 @@ class Stream:
         return f"Stream({type(self.model).__name__}, batch={self._batch}, steps={self.steps})"
 
     # ---- state -------------------------------------------------------------------------
-    def reset(self):
-        """Forget the carried states: the next call starts from zeros, with any batch size."""
+    def reset(self, state=None):
+        """Forget the carried states: the next call starts from zeros, with any batch size.
+
+        ``state``: start from these states instead (e.g. an encoder's final state for a
+        decoder): a list like ``stream.state``, one entry per stateful layer, each a tuple
+        of ``(batch, n)`` arrays or None for zeros. Each entry is checked by its layer's
+        ``set_state`` (the layer's own state is put back); copies are kept.
+        """
         self._states = [None] * len(self._layers)
         self._batch = None
         self.steps = 0  # steps streamed since the last reset
+        if state is None:
+            return
+        if not isinstance(state, (list, tuple)) or len(state) != len(self._layers):
+            raise ValueError(f"Stream.reset: state must be a list with one entry per stateful layer "
+                             f"({len(self._layers)}), like stream.state; got {_describe(state)}")
+        checked = [_checked_state(layer, entry) for layer, entry in zip(self._layers, state)]
+        batches = {entry[0].shape[0] for entry in checked if entry is not None}
+        if len(batches) > 1:
+            raise ValueError(f"Stream.reset: the states have different batch sizes {sorted(batches)}")
+        self._states = checked
+        self._batch = batches.pop() if batches else None
 
     @property
     def state(self):
@@ -135,6 +153,21 @@ class Stream:
         if 0 in x.shape:
             raise ValueError(f"{owner}: {name} must have at least one sample and one step, got shape "
                              f"{fmt_shape(x.shape)}")
+
+
+def _checked_state(layer, entry):
+    """``entry`` as ``layer.get_state()`` gives it after ``layer.set_state(entry)`` (which checks
+    it), with the layer's own state put back."""
+    own = layer.get_state()
+    try:
+        layer.set_state(entry)
+        return layer.get_state()
+    finally:
+        layer.set_state(own)
+
+
+def _describe(value):
+    return f"a list of {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
 
 
 def _feature_shape(expected):

@@ -197,3 +197,31 @@ def test_bad_inputs():
         tokens.step(np.zeros((2, 1), dtype=int))
     with pytest.raises(TypeError, match=r"^Stream: model must be a Layer \(e.g. a Sequential\), got list"):
         mdl.Stream([model])
+
+
+def test_reset_to_given_states():
+    model = stacked()
+    x = sequence(model)
+    stream = mdl.Stream(model)
+    stream(x[:, :6])
+    carried = stream.state
+    rest = stream(x[:, 6:])
+    again = mdl.Stream(model)
+    again.reset(carried)                               # e.g. an encoder's state starting a decoder
+    assert again.steps == 0 and repr(again) == "Stream(Sequential, batch=2, steps=0)"
+    np.testing.assert_allclose(again(x[:, 6:]), rest, atol=1e-12)
+    partly = [None, carried[1], None]                   # None: zeros for that layer
+    again.reset(partly)
+    for got, want in zip(again.state[1], carried[1]):
+        np.testing.assert_array_equal(got, want)
+    assert again.state[0] is None and all(layer.get_state() is None for layer in model.layers[2:5])
+    with pytest.raises(ValueError, match=r"^Stream.reset: state must be a list with one entry per stateful layer "
+                                         r"\(3\), like stream.state; got a list of 1"):
+        again.reset([carried[0]])
+    with pytest.raises(ValueError, match=r"set_state: expected state\[0\] of shape \(batch, 5\), got \(2, 4\)"):
+        again.reset([(carried[0][0][:, :4], carried[0][1]), None, None])
+    with pytest.raises(ValueError, match=r"^Stream.reset: the states have different batch sizes \[1, 2\]"):
+        again.reset([tuple(s[:1] for s in carried[0]), carried[1], None])
+    with pytest.raises(ValueError, match=r"carried state has batch size 2 but x_chunk has 1"):
+        again.reset(carried)
+        again(x[:1])
