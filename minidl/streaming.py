@@ -71,20 +71,18 @@ class Stream:
         of ``(batch, n)`` arrays or None for zeros. Each entry is checked by its layer's
         ``set_state`` (the layer's own state is put back); copies are kept.
         """
-        self._states = [None] * len(self._layers)
-        self._batch = None
+        checked, batch = [None] * len(self._layers), None
+        if state is not None:
+            if not isinstance(state, (list, tuple)) or len(state) != len(self._layers):
+                raise ValueError(f"Stream.reset: state must be a list with one entry per stateful layer "
+                                 f"({len(self._layers)}), like stream.state; got {_describe(state)}")
+            checked = [_checked_state(layer, entry) for layer, entry in zip(self._layers, state)]
+            batches = {entry[0].shape[0] for entry in checked if entry is not None}
+            if len(batches) > 1:
+                raise ValueError(f"Stream.reset: the states have different batch sizes {sorted(batches)}")
+            batch = batches.pop() if batches else None
+        self._states, self._batch = checked, batch
         self.steps = 0  # steps streamed since the last reset
-        if state is None:
-            return
-        if not isinstance(state, (list, tuple)) or len(state) != len(self._layers):
-            raise ValueError(f"Stream.reset: state must be a list with one entry per stateful layer "
-                             f"({len(self._layers)}), like stream.state; got {_describe(state)}")
-        checked = [_checked_state(layer, entry) for layer, entry in zip(self._layers, state)]
-        batches = {entry[0].shape[0] for entry in checked if entry is not None}
-        if len(batches) > 1:
-            raise ValueError(f"Stream.reset: the states have different batch sizes {sorted(batches)}")
-        self._states = checked
-        self._batch = batches.pop() if batches else None
 
     @property
     def state(self):

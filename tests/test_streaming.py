@@ -222,6 +222,7 @@ def test_reset_to_given_states():
         again.reset([(carried[0][0][:, :4], carried[0][1]), None, None])
     with pytest.raises(ValueError, match=r"^Stream.reset: the states have different batch sizes \[1, 2\]"):
         again.reset([tuple(s[:1] for s in carried[0]), carried[1], None])
+    np.testing.assert_array_equal(again.state[1][0], carried[1][0])   # a refused reset changes nothing
     with pytest.raises(ValueError, match=r"carried state has batch size 2 but x_chunk has 1"):
         again.reset(carried)
         again(x[:1])
