@@ -16,6 +16,7 @@ from ._random import get_rng
 from .forecasting import forecast
 
 __all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler", "sine_wave", "forecast"]
+forecast.__module__ = __name__  # its public home is minidl.data (the API reference lists it here)
 
 
 # ---- windows and splits ----------------------------------------------------------------
