@@ -22,7 +22,6 @@ forecast origins in the held-out part of the series, and writes three plots.
 """
 
 import argparse
-import copy
 import os
 import sys
 import time
@@ -77,24 +76,13 @@ def build_model(cell, hidden):
 def free_run(model, context, steps):
     """Warm up on ``context: (B, W)`` with teacher forcing, then predict ``steps`` values per row on its own.
 
-    A stateful copy of the model (eval mode, no history) reads the whole context in
-    one forward; its last output is the first forecast, which is fed back as the
-    next input, one step at a time for all B rows together. Returns ``(B, steps)``.
+    ``minidl.data.forecast`` with a many-to-many model: a ``Stream`` (eval mode, no history,
+    the model itself untouched) reads the whole context in one chunk; its last output is
+    the first forecast, which is fed back as the next input, one step at a time for all B
+    rows together, the state carried. Returns ``(B, steps)``.
     """
-    runner = copy.deepcopy(model)
-    runner.eval()
-    for layer in runner.sublayers():
-        if isinstance(layer, mdl.RNN):
-            layer.stateful = True
-            layer.reset_states()
     context = np.asarray(context, dtype=model.dtype)
-    out = np.empty((len(context), steps), dtype=model.dtype)
-    with mdl.no_grad():
-        pred = runner.forward(context[:, :, None])[:, -1, 0]
-        for s in range(steps):
-            out[:, s] = pred
-            pred = runner.forward(out[:, s, None, None])[:, -1, 0]
-    return out
+    return mdl.data.forecast(model, context[:, :, None], steps)[:, :, 0]
 
 
 def nrmse(truth, forecast):

@@ -14,11 +14,11 @@ After every epoch it prints the cross-entropy per character on the training and
 validation text next to ln(V), the loss of a uniform guess over the V distinct
 characters (where an untrained model starts), and every few epochs it samples
 text from the model. The default text is examples/data/notes.txt, written for
-this project.
+this project. The vocabulary, the streams and the sampling are the package's
+``minidl.text`` helpers.
 """
 
 import argparse
-import copy
 import math
 import os
 import sys
@@ -28,6 +28,7 @@ import numpy as np
 
 import minidl as mdl
 from minidl import plotting
+from minidl.text import Vocabulary, make_streams, sample
 
 DEFAULT_TEXT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "notes.txt")
 
@@ -41,42 +42,6 @@ def read_text(paths):
     return "\n".join(parts)
 
 
-class Vocabulary:
-    """The distinct characters of a text, sorted; ids are positions in that list."""
-
-    def __init__(self, text):
-        if not text:
-            raise ValueError("Vocabulary: the text is empty")
-        self.chars = sorted(set(text))
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    def __len__(self):
-        return len(self.chars)
-
-    def encode(self, text):
-        """``(len(text),)`` int64 ids; a character not in the vocabulary is a ``ValueError``."""
-        missing = sorted(set(text) - set(self.index))
-        if missing:
-            raise ValueError(f"Vocabulary.encode: characters not in the vocabulary: {missing!r}")
-        return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
-
-    def decode(self, ids):
-        return "".join(self.chars[i] for i in np.asarray(ids).ravel())
-
-
-def make_streams(ids, batch):
-    """Cut ``ids: (N,)`` into ``batch`` consecutive streams ``(batch, N // batch)`` (the tail is dropped).
-
-    Stream ``b`` is ``ids[b * L : (b + 1) * L]``: row ``b`` of the result read left to
-    right is a contiguous piece of the text, so the state carried along a row is
-    always the state of the text just read.
-    """
-    length = len(ids) // batch
-    if length < 2:
-        raise ValueError(f"make_streams: {len(ids)} tokens are too few for {batch} streams of at least 2")
-    return ids[: batch * length].reshape(batch, length)
-
-
 def build_model(vocab_size, embedding_dim, hidden, dropout=0.0):
     """Embedding -> RNN(LSTMCell) -> [Dropout] -> Dense: token ids ``(B, T)`` -> logits ``(B, T, V)``."""
     layers = [
@@ -86,39 +51,6 @@ def build_model(vocab_size, embedding_dim, hidden, dropout=0.0):
     if dropout > 0:
         layers.append(mdl.Dropout(dropout))
     return mdl.Sequential(layers + [mdl.Dense(hidden, vocab_size)])
-
-
-def draw(logits, temperature, rng):
-    """One token per row of ``logits: (B, V)``: softmax(logits / temperature) sampling, or argmax for 0."""
-    if temperature == 0:
-        return logits.argmax(axis=1)
-    z = logits.astype(np.float64) / temperature
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    cdf = np.cumsum(p, axis=1)
-    u = rng.random((len(z), 1)) * cdf[:, -1:]
-    return np.minimum((cdf < u).sum(axis=1), z.shape[1] - 1)
-
-
-def sample(model, prompt_ids, length, temperature, rng):
-    """Continue each row of ``prompt_ids: (B, P)`` by ``length`` tokens; returns ``(B, length)`` ids.
-
-    Runs a stateful copy of the model (eval mode, no history): one forward over the
-    prompts, then one step per new token, each reading the token drawn at the step
-    before. All B rows advance together.
-    """
-    sampler = copy.deepcopy(model)
-    sampler.eval()
-    rnn = next(layer for layer in sampler.sublayers() if isinstance(layer, mdl.RNN))
-    rnn.stateful = True
-    rnn.reset_states()
-    prompt_ids = np.atleast_2d(prompt_ids)
-    out = np.empty((len(prompt_ids), length), dtype=np.int64)
-    with mdl.no_grad():
-        logits = sampler.forward(prompt_ids)[:, -1]
-        for i in range(length):
-            out[:, i] = draw(logits, temperature, rng)
-            logits = sampler.forward(out[:, i : i + 1])[:, -1]
-    return out
 
 
 class Report(mdl.Callback):
@@ -149,7 +81,7 @@ class Report(mdl.Callback):
         """Two samples from the prompt, seeded by ``(seed, key)``; printed and kept in ``self.samples``."""
         rng = np.random.default_rng([self.seed, key])
         prompts = np.tile(self.vocab.encode(self.prompt), (2, 1))
-        ids = sample(self.model, prompts, self.length, self.temperature, rng)
+        ids = sample(self.model, prompts, self.length, self.temperature, seed=rng)
         self.samples[label] = [self.prompt + self.vocab.decode(row) for row in ids]
         print(f"  samples {label}, temperature {self.temperature}:")
         for text in self.samples[label]:

@@ -97,6 +97,14 @@ def as_float_array(x, name, owner, dtype):
     return arr.astype(dtype, copy=False)
 
 
+def as_int_array(x, name, owner):
+    """Return ``x`` as an integer ndarray, or raise ``TypeError``."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{owner}: {name} must be an integer array, got dtype {arr.dtype}")
+    return arr
+
+
 def fmt_shape(shape):
     """Format a shape as Python does, ``(5,)``, with ``...`` and ``None`` for unknown parts."""
     if len(shape) == 1:
@@ -212,3 +220,13 @@ def time_mask(mask, shape, owner, name="mask"):
         raise ValueError(f"{owner}: expected {name} of shape {fmt_shape(shape)} (batch, time), "
                          f"got {fmt_shape(arr.shape)}")
     return arr
+
+
+def generator(seed, owner):
+    """A ``numpy.random.Generator`` for ``seed``: a new one for an int >= 0, ``seed`` itself for a
+    Generator, None for None (the caller then uses minidl's global one, ``_random.get_rng()``)."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if not _is_int(seed) or seed < 0:
+        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))

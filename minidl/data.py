@@ -1,23 +1,22 @@
 """Data helpers for sequence models: windows, time-ordered splits, scalers, synthetic
-series and free-running forecasts.
+series and free-running forecasts (``forecast``, from ``minidl/forecasting.py``).
 
 Everything works on plain ``numpy`` arrays, batch first. Float inputs keep their dtype;
 integer or boolean inputs become float64.
 """
 
-import contextlib
 import math
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, positive_int
-from ._grad_mode import no_grad
+from ._checks import as_float_array, as_real_array, finite_number, fmt_shape, generator, positive_int
 from ._random import get_rng
+from .forecasting import forecast
 
 __all__ = ["sliding_windows", "train_val_split", "MinMaxScaler", "StandardScaler", "sine_wave", "forecast"]
+forecast.__module__ = __name__  # its public home is minidl.data (the API reference lists it here)
 
 
 # ---- windows and splits ----------------------------------------------------------------
@@ -280,16 +279,6 @@ def _vector(value, name, owner, length=None):
     return arr
 
 
-def _generator(seed, owner):
-    if seed is None:
-        return get_rng()
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
-
-
 def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.0, step=1.0, seed=None):
     """A sum of sines sampled at ``t = step * arange(length)``, plus optional Gaussian noise.
 
@@ -315,80 +304,9 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
     phs = np.zeros_like(freqs) if phases is None else _vector(phases, "phases", owner, freqs.size)
     noise = finite_number(noise, "noise", owner, minimum=0.0)
     step = finite_number(step, "step", owner, minimum=0.0, min_open=True)
-    rng = _generator(seed, owner)
+    rng = generator(seed, owner) or get_rng()
     t = step * np.arange(length, dtype=np.float64)
     series = (amps[:, None] * np.sin(freqs[:, None] * t + phs[:, None])).sum(axis=0)
     if noise > 0.0:
         series += rng.normal(0.0, noise, size=length)
     return series
-
-
-# ---- free-running forecast -------------------------------------------------------------------
-@contextlib.contextmanager
-def _eval_mode(model):
-    """Put a layer-like model in eval mode; restore every sub-layer's training flag on exit."""
-    sublayers = getattr(model, "sublayers", None)
-    layers = sublayers() if callable(sublayers) else [model]
-    saved = [(layer, layer.training) for layer in layers if hasattr(layer, "training")]
-    if callable(getattr(model, "eval", None)):
-        model.eval()
-    try:
-        yield
-    finally:
-        for layer, flag in saved:
-            layer.training = flag
-
-
-def _predict_function(model):
-    for method in (getattr(model, "predict", None), getattr(model, "forward", None), model):
-        if callable(method):
-            return method
-    raise TypeError(f"forecast: model must have predict(x) or forward(x), or be callable; got {type(model).__name__}")
-
-
-def forecast(model, seed_window, steps):
-    """Free-running autoregressive forecast with a many-to-one model.
-
-    The model maps ``(B, window, F) -> (B, F)``, the value after each window. Starting
-    from ``seed_window``, it predicts the next value, appends it, drops the oldest one and
-    repeats, so from the second step on it reads its own predictions. The whole window is
-    fed at every step, so the model should be stateless (``RNN(stateful=False)``).
-    ``model.predict`` is used when it exists, else ``model.forward`` in eval mode; both
-    under ``minidl.no_grad()``. The model's training flags are restored afterwards.
-
-    Args:
-        model: e.g. ``Sequential([RNN(...), Dense(H, F)])``.
-        seed_window: ``(window,)`` (one feature), ``(window, F)``, or ``(B, window, F)``
-            for ``B`` independent forecasts computed together.
-        steps: number of values to predict, >= 1.
-
-    Returns:
-        ``(steps,)``, ``(steps, F)`` or ``(B, steps, F)`` following the seed's rank, in the
-        seed's float dtype.
-    """
-    owner = "forecast"
-    steps = positive_int(steps, "steps", owner)
-    seed = as_real_array(seed_window, "seed_window", owner, np.float64)
-    if seed.ndim not in (1, 2, 3) or seed.size == 0:
-        raise ValueError(
-            f"{owner}: expected seed_window of shape (window,), (window, F) or (B, window, F), "
-            f"got {fmt_shape(seed.shape)}"
-        )
-    batch = {1: seed[None, :, None], 2: seed[None], 3: seed}[seed.ndim]
-    b, w, f = batch.shape
-    predict = _predict_function(model)
-    buf = np.empty((b, w + steps, f), dtype=seed.dtype)
-    buf[:, :w] = batch
-    with no_grad(), _eval_mode(model):
-        for s in range(steps):  # each step needs the previous prediction: a loop over time
-            pred = np.asarray(predict(np.ascontiguousarray(buf[:, s : s + w])))
-            if pred.shape != (b, f):
-                raise ValueError(
-                    f"{owner}: the model must map (B, window, F) = {fmt_shape((b, w, f))} to (B, F) = "
-                    f"{fmt_shape((b, f))}, got output of shape {fmt_shape(pred.shape)}"
-                )
-            buf[:, w + s] = pred
-    out = buf[:, w:]
-    if seed.ndim == 1:
-        return np.ascontiguousarray(out[0, :, 0])
-    return np.ascontiguousarray(out[0] if seed.ndim == 2 else out)

@@ -1,8 +1,8 @@
-"""minidl.interop: PyTorch and Keras weight conversion.
+"""minidl.interop.torch: PyTorch weight conversion.
 
-numpy-only tests: hand-made layouts, round trips, Keras lists, errors. The torch
-tests (skipped without torch) convert real ``torch.nn`` modules both ways and
-compare the outputs in float64.
+numpy-only tests: hand-made layouts, round trips, errors. The torch tests (skipped
+without torch) convert real ``torch.nn`` modules both ways and compare the outputs
+in float64.
 """
 
 import numpy as np
@@ -10,6 +10,7 @@ import pytest
 
 import minidl as mdl
 from minidl import interop
+from tests.helpers import make_cell
 
 F, H = 3, 4
 
@@ -21,8 +22,10 @@ def _torch_like(kind, rng, F=F, H=H, sfx="_l0"):
 
 
 def _cell(kind, F=F, H=H, **kw):
-    cls = {"rnn": mdl.RNNCell, "lstm": mdl.LSTMCell, "gru": mdl.GRUCell}[kind]
-    return cls(F, H, **kw).astype(np.float64)
+    """A float64 built-in cell: ``"rnn"`` (tanh unless ``activation=``), ``"lstm"`` or ``"gru"``."""
+    cell = make_cell("rnn_" + kw.pop("activation", "tanh") if kind == "rnn" else kind, F, H)
+    assert not kw
+    return cell.astype(np.float64)
 
 
 # ---- numpy only ----------------------------------------------------------------------
@@ -163,77 +166,6 @@ def test_errors(call, err, pattern):
         call(_torch_like("lstm", np.random.default_rng(5)))
 
 
-def test_keras_layouts_are_identical_arrays():
-    rng = np.random.default_rng(6)
-    cases = {
-        "rnn": [rng.standard_normal((F, H)), rng.standard_normal((H, H)), rng.standard_normal(H)],
-        "lstm": [rng.standard_normal((F, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)],
-        "gru": [rng.standard_normal((F, 3 * H)), rng.standard_normal((H, 3 * H)), rng.standard_normal((2, 3 * H))],
-    }
-    for kind, weights in cases.items():
-        out = interop.from_keras(weights)  # kind read from the shapes
-        for arr, key in zip(weights, ("kernel", "recurrent_kernel", "bias")):
-            np.testing.assert_array_equal(out[key], arr)
-        cell = interop.load_keras_weights(_cell(kind), weights)
-        for got, arr in zip(interop.to_keras(cell), weights):
-            np.testing.assert_array_equal(got, arr)
-    dense = [rng.standard_normal((F, 2)), rng.standard_normal(2)]
-    layer = interop.load_keras_weights(mdl.Dense(F, 2).astype(np.float64), dense)
-    x = rng.standard_normal((5, F))
-    np.testing.assert_allclose(layer(x), x @ dense[0] + dense[1], rtol=1e-14)
-    assert [w.shape for w in interop.to_keras(layer)] == [(F, 2), (2,)]
-    assert [w.shape for w in interop.to_keras(mdl.Dense(F, 2, bias=False))] == [(F, 2)]
-
-
-def test_keras_gru_reset_after_equations():
-    rng = np.random.default_rng(7)
-    kernel, rec, bias = rng.standard_normal((F, 3 * H)), rng.standard_normal((H, 3 * H)), rng.standard_normal((2, 3 * H))
-    rnn = interop.load_keras_weights(mdl.RNN(_cell("gru")), [kernel, rec, bias])
-    x = rng.standard_normal((2, 3, F))
-    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
-    h = np.zeros((2, H))
-    for s in range(3):  # Keras GRU, reset_after=True: blocks z, r, h
-        mx, mh = x[:, s] @ kernel + bias[0], h @ rec + bias[1]
-        z, r = sig(mx[:, :H] + mh[:, :H]), sig(mx[:, H:2 * H] + mh[:, H:2 * H])
-        hh = np.tanh(mx[:, 2 * H:] + r * mh[:, 2 * H:])
-        h = z * h + (1 - z) * hh
-    np.testing.assert_allclose(rnn(x), h, rtol=1e-12, atol=1e-14)
-
-
-def test_keras_without_bias_and_layer_objects():
-    rng = np.random.default_rng(8)
-    out = interop.from_keras([rng.standard_normal((F, 4 * H)), rng.standard_normal((H, 4 * H))])
-    np.testing.assert_array_equal(out["bias"], np.zeros(4 * H))
-
-    class GRU:  # stands in for a Keras layer: class name and get_weights()
-        reset_after = True
-
-        def get_weights(self):
-            return [np.ones((F, 3 * H)), np.ones((H, 3 * H)), np.ones((2, 3 * H))]
-
-    assert interop.from_keras(GRU())["bias"].shape == (2, 3 * H)
-    GRU.reset_after = False
-    with pytest.raises(ValueError, match=r"GRU\(reset_after=False\) computes another candidate"):
-        interop.from_keras(GRU())
-
-
-@pytest.mark.parametrize(
-    "weights, kind, pattern",
-    [
-        ([np.zeros((F, 3 * H)), np.zeros((H, 3 * H)), np.zeros(3 * H)], None, r"comes from GRU\(reset_after=False\)"),
-        ([np.zeros((F, 4 * H)), np.zeros((H, 4 * H)), np.zeros(3 * H)], None,
-         r"'weights\[2\] \(bias\)' expected shape \(16,\), got \(12,\)"),
-        ([np.zeros((F + 1, H)), np.zeros((H, H)), np.zeros(H)], "gru", r"kind='gru' does not match"),
-        ([np.zeros((F, 2)), np.zeros(3)], None, r"'weights\[1\] \(bias\)' expected shape \(2,\), got \(3,\)"),
-        ([np.zeros(3)], None, r"expected \[kernel, \(recurrent_kernel,\) \(bias\)\] with a 2-D kernel"),
-        ({"kernel": np.zeros((2, 2))}, None, r"expected a list of arrays"),
-    ],
-)
-def test_keras_errors(weights, kind, pattern):
-    with pytest.raises((ValueError, TypeError), match=pattern):
-        interop.from_keras(weights, kind)
-
-
 # ---- against real torch modules ------------------------------------------------------
 def _torch_module(kind, F=F, H=H, **kw):
     torch = pytest.importorskip("torch")
@@ -330,3 +262,90 @@ def test_torch_nonlinearity_mismatch_and_float32():
     x = np.random.default_rng(14).standard_normal((2, 5, F)).astype(np.float32)
     with torch.no_grad():
         np.testing.assert_allclose(rnn32(x), module32(torch.from_numpy(x))[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- bidirectional modules and embeddings ------------------------------------------------------
+def _bidirectional(kind, F=F, H=H, return_sequences=True, merge_mode="concat"):
+    return mdl.Bidirectional(mdl.RNN(_minidl_cell_sized(kind, F, H), return_sequences=return_sequences),
+                             merge_mode=merge_mode)
+
+
+def _minidl_cell_sized(kind, F, H):
+    return _cell("rnn", F, H, activation=kind[4:]) if kind.startswith("rnn_") else _cell(kind, F, H)
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+def test_torch_bidirectional_modules_both_ways(kind):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(5)
+    module = _torch_module(kind, num_layers=2, bidirectional=True)
+    x = np.random.default_rng(15).standard_normal((3, 6, F))
+    with torch.no_grad():
+        out, h_n = module(torch.from_numpy(x))
+    h_n = (h_n[0] if kind == "lstm" else h_n).numpy()          # (layers * 2, B, H)
+    first = interop.load_torch_weights(_bidirectional(kind), module, layer_index=0)
+    second = interop.load_torch_weights(_bidirectional(kind, F=2 * H), module, layer_index=1)
+    assert np.max(np.abs(second(first(x)) - out.numpy())) < 1e-13
+    last = interop.load_torch_weights(_bidirectional(kind, F=2 * H, return_sequences=False), module, layer_index=1)
+    assert np.max(np.abs(last(first(x)) - np.concatenate([h_n[2], h_n[3]], axis=1))) < 1e-13
+
+    mdl.set_seed(6)                                              # export: fresh minidl weights into torch
+    ours = [_bidirectional(kind), _bidirectional(kind, F=2 * H)]
+    state = {**interop.to_torch(ours[0], layer_index=0), **interop.to_torch(ours[1], layer_index=1)}
+    fresh = _torch_module(kind, num_layers=2, bidirectional=True)
+    fresh.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})   # strict: every key, no other
+    with torch.no_grad():
+        got = fresh(torch.from_numpy(x))[0].numpy()
+    assert np.max(np.abs(got - ours[1](ours[0](x)))) < 1e-13
+    direction = interop.from_torch(module, layer_index=1, direction="reverse")
+    np.testing.assert_array_equal(direction["recurrent_kernel"], second.backward_layer.cell.recurrent_kernel.data)
+
+
+def test_torch_bidirectional_errors():
+    pytest.importorskip("torch")
+    both = _torch_module("lstm", bidirectional=True)
+    one = _torch_module("lstm")
+    with pytest.raises(ValueError, match=r"the module is bidirectional \(weight_ih_l0_reverse found\).*"
+                                         r"load both into a Bidirectional"):
+        interop.load_torch_weights(mdl.RNN(_cell("lstm")), both)
+    with pytest.raises(ValueError, match=r"direction='forward' needs a bidirectional module"):
+        interop.load_torch_weights(_bidirectional("lstm"), one)
+    with pytest.raises(ValueError, match=r"concatenates its directions; .* merge_mode='sum'"):
+        interop.load_torch_weights(_bidirectional("lstm", merge_mode="sum"), both)
+    with pytest.raises(ValueError, match=r"concatenates its directions; .* merge_mode='ave'"):
+        interop.to_torch(_bidirectional("lstm", merge_mode="ave"))
+    with pytest.raises(ValueError, match=r"nonlinearity='relu' but the cell has activation='tanh'"):
+        interop.load_torch_weights(_bidirectional("rnn_tanh"), _torch_module("rnn_relu", bidirectional=True))
+    with pytest.raises(ValueError, match=r"direction must be one of 'forward', 'reverse', got 'up'"):
+        interop.from_torch(both, direction="up")
+    target = _bidirectional("lstm")
+    before = target.state_dict()
+    with pytest.raises(ValueError, match=r"'weight_ih_l0_reverse' expected shape \(16, input_size\)"):
+        sd = {k: v.detach().numpy() for k, v in both.state_dict().items()}
+        interop.load_torch_weights(target, {**sd, "weight_ih_l0_reverse": sd["weight_ih_l0_reverse"][:3]})
+    for k, v in target.state_dict().items():                     # nothing was loaded
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_torch_embedding_and_a_token_model():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(7)
+    emb, lstm, head = torch.nn.Embedding(6, F, padding_idx=0).double(), _torch_module("lstm"), torch.nn.Linear(H, 6)
+    head = head.double()
+    ids = np.array([[0, 3, 5, 1], [2, 2, 4, 0]])
+    with torch.no_grad():
+        expected = head(lstm(emb(torch.from_numpy(ids)))[0]).numpy()
+    model = mdl.Sequential([mdl.Embedding(6, F), mdl.RNN(mdl.LSTMCell(F, H), return_sequences=True),
+                            mdl.Dense(H, 6)]).astype(np.float64)
+    for layer, module in zip(model.layers, (emb, lstm, head)):
+        interop.load_torch_weights(layer, module)
+    assert np.max(np.abs(model(ids) - expected)) < 1e-13
+    table = interop.from_torch(emb.state_dict(), "embedding")["embeddings"]
+    np.testing.assert_array_equal(table, emb.weight.detach().numpy())
+    back = interop.to_torch(model.layers[0])
+    assert list(back) == ["weight"]
+    np.testing.assert_array_equal(back["weight"], emb.weight.detach().numpy())
+    with pytest.raises(ValueError, match=r"nn.Embedding\(max_norm=1.0\) rescales rows at lookup"):
+        interop.from_torch(torch.nn.Embedding(6, F, max_norm=1.0))
+    with pytest.raises(ValueError, match=r"kind='lstm' does not match the weights, which are those of a 'embedding'"):
+        interop.load_torch_weights(mdl.RNN(_cell("lstm")), emb)
