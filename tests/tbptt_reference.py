@@ -52,9 +52,14 @@ class RefModel:
     def zero_state(self, B):
         return [tuple(np.zeros((B, H)) for _ in range(2 if kind == "lstm" else 1)) for kind, H in self.spec]
 
-    def forward(self, x, states):
-        """x: (B, t, F) from ``states``; returns outputs and the states after every step."""
+    def forward(self, x, states, mask=None):
+        """x: (B, t, F) from ``states``; returns outputs and the states after every step.
+
+        ``mask`` (B, t) bool, True at real steps: at a masked step each layer carries its
+        state unchanged and hands on zeros (docs/masks.md).
+        """
         T = x.shape[1]
+        real = np.ones((x.shape[0], T), bool) if mask is None else mask
         seq = [x[:, t] for t in range(T)]
         per_step = [[None] * (T + 1) for _ in self.spec]
         for li, (kind, _) in enumerate(self.spec):
@@ -63,16 +68,17 @@ class RefModel:
             per_step[li][0] = st
             out = []
             for t in range(T):
-                st = cell_step(kind, p, seq[t], st)
+                m = real[:, t:t + 1]
+                st = tuple(np.where(m, new, old) for new, old in zip(cell_step(kind, p, seq[t], st), st))
                 per_step[li][t + 1] = st
-                out.append(st[0])
+                out.append(np.where(m, st[0], 0.0))
             seq = out
         n = len(self.spec)
         W, b = self.params[f"{n}.kernel"], self.params[f"{n}.bias"]
         if self.last_sequences:
             y = np.stack([h @ W + b for h in seq], axis=1)
         else:
-            y = seq[-1] @ W + b
+            y = per_step[-1][T][0] @ W + b  # the state after the last real step
         return y, [[per_step[li][t] for li in range(n)] for t in range(T + 1)]
 
 
@@ -93,18 +99,24 @@ def numeric_grads(model, loss_fn, eps=1e-6):
     return grads
 
 
-def mse(a, b):
-    return float(np.mean((a - b) ** 2))
+def mse(a, b, mask=None):
+    """Mean squared error over the real steps (``mask`` covers the leading axes)."""
+    if mask is None:
+        return float(np.mean((a - b) ** 2))
+    terms = ((a - b) ** 2)[mask]
+    return float(terms.sum() / terms.size)
 
 
-def reference_tbptt(model, x, y, k1, k2, lr):
-    """One epoch, one batch (the whole of x), SGD(lr), no clipping, as docs/tbptt.md defines it."""
+def reference_tbptt(model, x, y, k1, k2, lr, mask=None):
+    """One epoch, one batch (the whole of x), SGD(lr), no clipping, as docs/tbptt.md defines it;
+    with ``mask``, a window whose targets are all masked makes no update (docs/masks.md)."""
     B, T, _ = x.shape
+    cut = (lambda a, b: None) if mask is None else (lambda a, b: mask[:, a:b])
     if y.ndim == 2:  # many-to-one: k1 plays no part
         s = 0 if k2 is None else max(0, T - k2)
-        _, states = model.forward(x[:, :s], model.zero_state(B)) if s else (None, [model.zero_state(B)])
+        _, states = model.forward(x[:, :s], model.zero_state(B), cut(0, s)) if s else (None, [model.zero_state(B)])
         start = states[-1]
-        grads = numeric_grads(model, lambda: mse(model.forward(x[:, s:], start)[0], y))
+        grads = numeric_grads(model, lambda: mse(model.forward(x[:, s:], start, cut(s, T))[0], y))
         for name, g in grads.items():
             model.params[name] -= lr * g
         return model.params
@@ -116,11 +128,13 @@ def reference_tbptt(model, x, y, k1, k2, lr):
         e = min(p + k1, T)
         s = max(0, e - k2)
         start = stored[s]
-        _, states = model.forward(x[:, s:e], start)
+        _, states = model.forward(x[:, s:e], start, cut(s, e))
         for t in range(s + 1, e + 1):  # the most recent forward through a step wins
             stored[t] = states[t - s]
-        grads = numeric_grads(model, lambda: mse(model.forward(x[:, s:e], start)[0][:, p - s:], y[:, p:e]))
-        for name, g in grads.items():
-            model.params[name] -= lr * g
+        if mask is None or mask[:, p:e].any():
+            grads = numeric_grads(model, lambda: mse(model.forward(x[:, s:e], start, cut(s, e))[0][:, p - s:],
+                                                     y[:, p:e], cut(p, e)))
+            for name, g in grads.items():
+                model.params[name] -= lr * g
         p = e
     return model.params

@@ -22,8 +22,10 @@ class RNN(Layer):
 
     ``forward(x, mask=None, initial_state=None)``. A ``mask: (batch, time)`` bool
     is True at real steps; at a masked step the state is carried unchanged and the
-    output there (``return_sequences=True``) is zeros, so the last output is that of
-    each sequence's last real step (zeros for a sequence without one). With ``s_t``
+    output there (``return_sequences=True``) is zeros; the last output is the output of
+    each sequence's last real step: the state carried from it, which for a sequence
+    without a real step is the state this call started from (zeros from a zero start;
+    the carried state when a TBPTT window or a stateful call holds only padding). With ``s_t``
     the state after step ``t`` and ``m_t`` the mask column::
 
         s_t = where(m_t, step(x_t, s_{t-1}), s_{t-1})        y_t = where(m_t, s_t[0], 0)
@@ -160,7 +162,7 @@ class RNN(Layer):
         zero = hs.dtype.type(0)
         if self.return_sequences:
             return np.where(mask[..., None], hs, zero).transpose(1, 0, 2)
-        return np.where(mask.any(axis=0)[:, None], final[0], zero)
+        return final[0].copy()  # the state after the last real step; the start state for a row without one
 
     def _start_state(self, batch, initial_state):
         """The state this forward starts from: ``initial_state``, the stored one, or zeros."""
@@ -197,7 +199,7 @@ class RNN(Layer):
                 dhs = np.where(mask[..., None], dhs, g.dtype.type(0))
         else:
             dhs = None
-            dstate[0] += g if mask is None else np.where(mask.any(axis=0)[:, None], g, g.dtype.type(0))
+            dstate[0] += g
         if mask is None:
             dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache)
         else:

@@ -28,8 +28,9 @@ def _masked_run(cell, x, mask, g, return_sequences, s0=None):
 @pytest.mark.parametrize("path", ["fused", "step loop"])
 def test_masked_batch_equals_each_sequence_alone(float64, kind, return_sequences, path):
     """Right padding: each row's outputs, final state and gradients are those of its real steps
-    run alone (zeros at padded steps; a row without real steps outputs zeros); the parameter
-    gradients are the sum of the rows' own."""
+    run alone (zeros at padded steps; a row without real steps outputs the state it started
+    from, zeros at every step with return_sequences); the parameter gradients are the sum of
+    the rows' own."""
     rng = np.random.default_rng(11)
     mdl.set_seed(11)
     cell = make_cell(kind, 3, 4)
@@ -43,7 +44,7 @@ def test_masked_batch_equals_each_sequence_alone(float64, kind, return_sequences
     summed = [np.zeros_like(p) for p in grads]
     for b, L in enumerate(LENGTHS):
         if L == 0:
-            np.testing.assert_array_equal(y[b], 0.0)
+            np.testing.assert_array_equal(y[b], 0.0 if return_sequences else s0[0][b])
             for got, want in zip(final, s0):
                 np.testing.assert_array_equal(got[b], want[b])  # the initial state, carried through
             continue
@@ -126,3 +127,10 @@ def test_compute_mask_and_takes_mask(rng):
 def test_bad_masks(rng, mask, error, pattern):
     with pytest.raises(error, match=pattern):
         mdl.RNN(mdl.LSTMCell(2, 3)).forward(rng.standard_normal((2, 4, 2)), mask=mask)
+
+
+def test_a_row_without_real_steps_outputs_zeros_from_a_zero_start(float64, rng):
+    rnn = mdl.RNN(mdl.GRUCell(2, 3))
+    y = rnn.forward(rng.standard_normal((2, 4, 2)), mask=right_padded_mask([4, 0], 4))
+    np.testing.assert_array_equal(y[1], 0.0)
+    assert np.abs(y[0]).min() > 0

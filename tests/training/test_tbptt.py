@@ -23,16 +23,16 @@ def build(spec, in_features, out_features, last_sequences):
     return mdl.Sequential(layers)
 
 
-def run_both(spec, T, k1, k2, many_to_many, B=3, F=2, out=2, lr=0.3, seed=0):
+def run_both(spec, T, k1, k2, many_to_many, B=3, F=2, out=2, lr=0.3, seed=0, mask=None):
     mdl.set_seed(seed)
     model = build(spec, F, out, many_to_many)
     rng = np.random.default_rng(seed + 100)
     x = rng.standard_normal((B, T, F))
     y = rng.standard_normal((B, T, out) if many_to_many else (B, out))
     ref = RefModel(spec, {k: v.copy() for k, v in model.state_dict().items()}, many_to_many)
-    expected = reference_tbptt(ref, x, y, k1, k2, lr)
+    expected = reference_tbptt(ref, x, y, k1, k2, lr, mask)
     trainer = mdl.TBPTTTrainer(model, mdl.MSELoss(), mdl.SGD(model.parameters(), lr=lr), k1=k1, k2=k2)
-    trainer.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    trainer.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0, mask=mask)
     got = model.state_dict()
     before = {k: v for k, v in build_params(spec, F, out, many_to_many, seed).items()}
     moved = max(np.abs(got[k] - before[k]).max() for k in got)
@@ -123,3 +123,25 @@ def test_a_step_only_cell_trains_like_the_builtin(k1, k2, seq):
         results.append(model.state_dict())
     for name in results[0]:
         np.testing.assert_allclose(results[1][name], results[0][name], rtol=0, atol=1e-12, err_msg=name)
+
+
+# ---- masks: padding anywhere, chunks whose targets are all masked make no update ----------------
+MASK = np.array([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0, 0], [0, 1, 1, 0, 1, 0, 0]], bool)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("k1,k2", [(2, 2), (2, 3), (3, 5), (None, None)])
+def test_masked_many_to_many_matches_reference(kind, k1, k2):
+    run_both([(kind, 3)], 7, k1, k2, True, mask=MASK)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("k2", [None, 3, 5])
+def test_masked_many_to_one_matches_reference(kind, k2):
+    run_both([(kind, 3)], 7, None, k2, False, mask=MASK)
+
+
+def test_masked_stack_and_an_all_masked_chunk_match_reference():
+    mask = MASK.copy()
+    mask[:, 4:6] = False  # the chunk [4, 6) of k1 = 2 has no real target: no update there
+    run_both([("gru", 3), ("lstm", 2)], 7, 2, 3, True, mask=mask)
