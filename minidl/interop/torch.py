@@ -150,10 +150,7 @@ def to_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
     """
     owner = "to_torch"
     if isinstance(source, Bidirectional):
-        fwd, bwd = directions(source, owner)
-        if source.merge_mode != "concat":
-            raise ValueError(f"{owner}: a bidirectional PyTorch module concatenates its directions; "
-                             f"{source!r} merges them with merge_mode={source.merge_mode!r}")
+        fwd, bwd = _concatenated_directions(source, owner)
         if layer_index is None:
             raise ValueError(f"{owner}: a Bidirectional converts to the keys of a multi-layer module; "
                              "layer_index must be an int, got None")
@@ -203,10 +200,7 @@ def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     """
     owner = "load_torch_weights"
     if isinstance(layer, Bidirectional):
-        fwd, bwd = directions(layer, owner)
-        if layer.merge_mode != "concat":
-            raise ValueError(f"{owner}: a bidirectional PyTorch module concatenates its directions; "
-                             f"{layer!r} merges them with merge_mode={layer.merge_mode!r}")
+        fwd, bwd = _concatenated_directions(layer, owner)
         targets = ((fwd, "forward"), (bwd, "reverse"))
     else:
         targets = ((layer, None),)
@@ -223,3 +217,11 @@ def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     converted = [(target, from_torch(source, kind, layer_index=layer_index, prefix=prefix, direction=direction))
                  for target, direction in targets]
     return load_all(layer, converted, kind, "PyTorch", owner)
+
+
+def _concatenated_directions(layer, owner):
+    """``(forward RNN, backward RNN)`` of a ``Bidirectional`` that merges as PyTorch does (concat)."""
+    if layer.merge_mode != "concat":
+        raise ValueError(f"{owner}: a bidirectional PyTorch module concatenates its directions; "
+                         f"{layer!r} merges them with merge_mode={layer.merge_mode!r}")
+    return directions(layer, owner)
