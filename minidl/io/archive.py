@@ -30,6 +30,7 @@ import re
 import secrets
 import stat
 import time
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -195,6 +196,8 @@ def read_archive(path, expected_format, supported_versions=(1,)):
                 what = "a single .npy array, not an npz archive"
             raise ValueError(f"{where}: {what}")
         f.seek(0)
+        _refuse_duplicate_members(f, where)
+        f.seek(0)
         try:
             with np.load(f, allow_pickle=False) as npz:
                 names = list(npz.files)
@@ -222,6 +225,18 @@ def read_archive(path, expected_format, supported_versions=(1,)):
         if arr.dtype.kind not in _NUMERIC_KINDS:
             raise ValueError(f"{where}: entry {name!r} has non-numeric dtype {arr.dtype}")
     return loaded, meta
+
+
+def _refuse_duplicate_members(f, where):
+    """Raise when two members of the zip ``f`` share a name (zipfile would read the last one)."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            names = [info.filename for info in zf.infolist()]
+    except Exception:  # noqa: BLE001 - a damaged archive is reported by the full read below
+        return
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: duplicate member names {duplicates}; refused")
 
 
 def _open_regular(path):

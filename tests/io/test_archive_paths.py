@@ -7,6 +7,8 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -152,3 +154,16 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_save(tmp_path):
     os.utime(fresh, (old, old))
     model.save(path)  # saves do not pile up temporaries
     assert _temporaries(tmp_path) == [other.name]
+
+
+def test_duplicate_member_names_are_refused(tmp_path):
+    path = tmp_path / "dup.npz"
+    _model().save(path)
+    with zipfile.ZipFile(path) as zf:
+        body = zf.read("2.bias.npy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name" while writing it
+        with zipfile.ZipFile(path, "a") as zf:
+            zf.writestr("2.bias.npy", body)
+    with pytest.raises(ValueError, match=r"cannot read '.*dup\.npz': duplicate member names \['2\.bias\.npy'\]; refused"):
+        mdl.load_model(path)
