@@ -14,12 +14,23 @@ Safety: files are read with ``allow_pickle=False`` only, so a member holding a
 pickled object array is refused before any of its code can run. Writes are
 atomic: the archive goes to a temporary file in the destination folder, which
 then replaces the destination with ``os.replace``, so a failed save leaves an
-existing file intact.
+existing file intact. Saving over a symlink writes to its final target (a dangling
+link's target is created; the link stays a link), an existing file keeps its mode,
+and a destination that is not a regular file (directory, FIFO, device) is refused
+before anything is written. Temporaries are named ``.<name>.<hex>.minidl-tmp``; those
+a killed writer left behind are removed by the next save to the same destination
+once untouched for ``STALE_TMP_SECONDS``. Reading refuses a path that is not a
+regular file before reading from it, so a FIFO cannot block the reader.
 """
 
+import errno
 import json
 import os
+import re
 import secrets
+import stat
+import time
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -85,9 +96,40 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
     _atomic_savez(path, members)
 
 
+_TMP_SUFFIX = ".minidl-tmp"
+STALE_TMP_SECONDS = 60  # a temporary file untouched this long belongs to a writer that died
+
+
+def file_kind(st):
+    """What the ``os.stat`` result ``st`` describes, for error messages ("a FIFO", ...)."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((what for test, what in kinds if test(st.st_mode)), "not a regular file")
+
+
+def refuse_non_regular(path, st, action):
+    """Raise unless ``st`` (``os.stat`` of ``path``) is a regular file: ``IsADirectoryError``
+    for a directory, ``ValueError`` naming what it is for a FIFO, device or socket."""
+    if stat.S_ISREG(st.st_mode):
+        return
+    message = f"cannot {action} {path!r}: it is {file_kind(st)}, not a regular file"
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, message, path)
+    raise ValueError(message)
+
+
 def _atomic_savez(path, members):
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # Write through symlinks: the file replaced is the link's final target (created if dangling).
+    target = os.path.realpath(path)
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        refuse_non_regular(path, st, "save to")
+    folder, base = os.path.split(target)
+    _remove_stale_temporaries(folder, base)
+    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}{_TMP_SUFFIX}")
     # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide, as open() would
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -95,17 +137,42 @@ def _atomic_savez(path, members):
         raise type(err)(err.errno, f"{err.strerror} (writing {path!r})", folder) from None
     try:
         with os.fdopen(fd, "wb") as f:
+            if st is not None:  # an existing file keeps its permissions (0600 stays 0600)
+                os.chmod(tmp, stat.S_IMODE(st.st_mode))
             # a file object, not a name: np.savez would append ".npz" to a name
             np.savez(f, allow_pickle=False, **members)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.remove(tmp)
         except OSError:
             pass
         raise
+
+
+def _remove_stale_temporaries(folder, base):
+    """Remove the temporary files of earlier saves to ``folder/base`` whose writer was killed:
+    only our own pattern (``.<base>.<12 hex digits>.minidl-tmp``), regular files of this user,
+    untouched for ``STALE_TMP_SECONDS``."""
+    pattern = re.compile(re.escape(f".{base}.") + "[0-9a-f]{12}" + re.escape(_TMP_SUFFIX))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        if not pattern.fullmatch(name):
+            continue
+        stale = os.path.join(folder, name)
+        try:
+            st = os.lstat(stale)
+            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+            if stat.S_ISREG(st.st_mode) and mine and now - st.st_mtime > STALE_TMP_SECONDS:
+                os.remove(stale)
+        except OSError:  # gone already, or not ours to remove
+            pass
 
 
 def read_archive(path, expected_format, supported_versions=(1,)):
@@ -121,13 +188,15 @@ def read_archive(path, expected_format, supported_versions=(1,)):
     """
     path = fspath(path, f"cannot read a {expected_format!r} file")
     where = f"cannot read {path!r}"
-    with open(path, "rb") as f:
+    with _open_regular(path) as f:
         magic = f.read(4)
         if magic not in _ZIP_MAGIC:
             what = "an empty file" if not magic else "not an npz (zip) archive"
             if magic.startswith(b"\x93NUM"):
                 what = "a single .npy array, not an npz archive"
             raise ValueError(f"{where}: {what}")
+        f.seek(0)
+        _refuse_duplicate_members(f, where)
         f.seek(0)
         try:
             with np.load(f, allow_pickle=False) as npz:
@@ -156,6 +225,34 @@ def read_archive(path, expected_format, supported_versions=(1,)):
         if arr.dtype.kind not in _NUMERIC_KINDS:
             raise ValueError(f"{where}: entry {name!r} has non-numeric dtype {arr.dtype}")
     return loaded, meta
+
+
+def _refuse_duplicate_members(f, where):
+    """Raise when two members of the zip ``f`` share a name (zipfile would read the last one)."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            names = [info.filename for info in zf.infolist()]
+    except Exception:  # noqa: BLE001 - a damaged archive is reported by the full read below
+        return
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{where}: duplicate member names {duplicates}; refused")
+
+
+def _open_regular(path):
+    """Open ``path`` for reading, refusing anything but a regular file before reading a byte.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (no writer needed); ``fstat`` of the
+    open descriptor then says what was opened, with no window between check and open."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        refuse_non_regular(path, os.fstat(fd), "read")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_member(npz, name, where):
