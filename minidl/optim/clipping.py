@@ -88,12 +88,14 @@ class ClipByValue(GradientClipper):
 
 
 class ClipByGlobalNorm(GradientClipper):
-    """Rescale all gradients together when their total L2 norm exceeds ``max_norm``.
+    """Rescale all gradients together when their total L2 norm reaches ``max_norm``.
 
-    With ``n`` the total norm: if ``n > max_norm``, every gradient is multiplied by
-    ``max_norm / (n + 1e-6)`` (as ``torch.nn.utils.clip_grad_norm_``), which keeps
-    the direction and brings the norm just under ``max_norm``; otherwise the
-    gradients are left as they are.
+    Exactly ``torch.nn.utils.clip_grad_norm_``: with ``n`` the total norm, every
+    gradient is multiplied by ``min(1, max_norm / (n + 1e-6))``. The factor is below 1
+    whenever ``n > max_norm - 1e-6``, so a norm just under ``max_norm`` (in the band
+    ``max_norm - 1e-6 < n <= max_norm``) is scaled too, by a factor within about
+    ``1e-6 / max_norm`` of 1; a smaller norm leaves the gradients as they are.
+    The direction is kept and the norm ends just under ``max_norm``.
 
     A non-finite total norm (a NaN or inf gradient) cannot be rescaled meaningfully:
     with ``error_if_nonfinite=True`` it raises ``FloatingPointError`` naming the norm
@@ -127,8 +129,8 @@ class ClipByGlobalNorm(GradientClipper):
                     f"ClipByGlobalNorm: the total norm of the gradients is {total} (non-finite); {where}"
                 )
             return total
-        if total > self.max_norm:
-            scale = self.max_norm / (total + 1e-6)
+        scale = self.max_norm / (total + 1e-6)
+        if scale < 1.0:
             for p in params:
                 p.grad *= scale
         return total

@@ -34,7 +34,20 @@ def test_global_norm_scales_when_above_max_norm():
     assert total_grad_norm([a, b]) == pytest.approx(6.5 * 13.0 / (13.0 + 1e-6), rel=1e-15)
 
 
-@pytest.mark.parametrize("max_norm", [13.0, 13.5, 100.0])
+@pytest.mark.parametrize("max_norm", [13.0, 13.0 + 5e-7])
+def test_global_norm_scales_in_the_band_just_under_max_norm(max_norm):
+    # torch's rule: scale by max_norm / (norm + 1e-6) whenever that is below 1, so a norm of 13
+    # with max_norm in (13, 13 + 1e-6) is scaled too (by a factor just under 1).
+    a, b = params_with_grads([3.0, -4.0], [[-12.0]])
+    assert mdl.ClipByGlobalNorm(max_norm)([a, b]) == 13.0
+    scale = max_norm / (13.0 + 1e-6)
+    assert scale < 1.0
+    np.testing.assert_array_equal(a.grad, [3.0 * scale, -4.0 * scale])
+    np.testing.assert_array_equal(b.grad, [[-12.0 * scale]])
+    assert total_grad_norm([a, b]) < max_norm
+
+
+@pytest.mark.parametrize("max_norm", [13.0 + 1e-6, 13.5, 100.0])
 def test_global_norm_leaves_small_gradients_alone(max_norm):
     a, b = params_with_grads([3.0, -4.0], [[-12.0]])
     assert mdl.ClipByGlobalNorm(max_norm)([a, b]) == 13.0
@@ -168,6 +181,24 @@ def test_clip_by_global_norm_matches_torch(max_norm):
     assert total == pytest.approx(ref.item(), rel=1e-14)
     for p, x in zip(params, tensors):
         np.testing.assert_allclose(p.grad, x.grad.numpy(), rtol=1e-14)
+
+
+@pytest.mark.parametrize("gap", [0.0, 1e-7, 5e-7, 9e-7, 1e-6, 2e-6])
+def test_clip_by_global_norm_matches_torch_in_the_band_under_max_norm(gap):
+    # norm = max_norm - gap: torch scales for gap < 1e-6 (factor < 1) and leaves the rest alone
+    torch = pytest.importorskip("torch")
+    params, tensors = _same_grads(torch, 11)
+    norm = total_grad_norm(params)
+    max_norm = norm + gap
+    before = [p.grad.copy() for p in params]
+    mdl.ClipByGlobalNorm(max_norm)(params)
+    torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+    scaled = gap < 1e-6
+    for p, x, b in zip(params, tensors, before):
+        # the factor differs from 1 by >= 1e-7 / norm (about 3e-8 here): rtol 1e-14 tells them apart
+        np.testing.assert_allclose(p.grad, x.grad.numpy(), rtol=1e-14, atol=0)
+        assert np.allclose(x.grad.numpy(), b, rtol=1e-12, atol=0) is (not scaled)
+        assert np.allclose(p.grad, b, rtol=1e-12, atol=0) is (not scaled)
 
 
 def test_clip_by_value_matches_torch():
