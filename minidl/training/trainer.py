@@ -184,7 +184,9 @@ class TBPTTTrainer:
         """Save weights, optimizer state, epoch count and generator state to ``path`` (npz + JSON).
 
         Training N epochs, saving, loading into a fresh trainer and training M more
-        gives bit-identical weights to N+M epochs in one go. The write is atomic.
+        gives bit-identical weights to N+M epochs in one go, for models without Dropout
+        (its masks come from minidl's global generator, which checkpoints do not store yet).
+        The write is atomic.
         """
         save_checkpoint(self, path)
 
