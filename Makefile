@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BLAS_THREADS ?= 1
 RUN    := OPENBLAS_NUM_THREADS=$(BLAS_THREADS) $(BIN)/python
 
-.PHONY: test example-sine example-adding example-text example-forecast example-classify bench clean
+.PHONY: test example-sine example-adding example-text example-forecast example-classify example-seq2seq bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minidl needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -36,6 +36,9 @@ example-forecast: $(STAMP)
 
 example-classify: $(STAMP)
 	$(RUN) examples/classify.py
+
+example-seq2seq: $(STAMP)
+	$(RUN) examples/seq2seq.py
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set on this workplace's machines for old OpenBLAS
 # builds; numpy's current OpenBLAS picks its own kernels, so the benchmarks run without them.
