@@ -112,12 +112,13 @@ class Model(Layer):
         save_model(self, path)
 
 
-def batch_arrays(x, owner):
+def batch_arrays(x, owner, name="x"):
     """``x`` (an array, or a tuple of arrays: several inputs) as a tuple of ndarrays, each
-    with a batch axis, all of the same batch size; ``ValueError`` / ``TypeError`` otherwise."""
-    named = [(f"x[{k}]", v) for k, v in enumerate(x)] if isinstance(x, tuple) else [("x", x)]
+    with a batch axis, all of the same batch size; ``ValueError`` / ``TypeError`` otherwise,
+    naming the inputs ``name`` or ``name[k]``."""
+    named = [(f"{name}[{k}]", v) for k, v in enumerate(x)] if isinstance(x, tuple) else [(name, x)]
     if not named:
-        raise ValueError(f"{owner}: x is an empty tuple; give one array per input")
+        raise ValueError(f"{owner}: {name} is an empty tuple; give one array per input")
     arrays = []
     for name, value in named:
         try:

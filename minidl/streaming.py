@@ -5,6 +5,7 @@ import numpy as np
 from ._checks import fmt_shape
 from ._grad_mode import no_grad
 from .layers.layer import Layer, layers_with_state
+from .model import batch_arrays, check_input_count
 
 
 class Stream:
@@ -22,6 +23,9 @@ class Stream:
       last step, ``(batch, ...)``.
     - ``stream.step(x_t)``: one step, ``x_t: (batch, features)`` or ``(batch,)`` tokens;
       returns that step's output ``(batch, ...)`` (the time axis dropped).
+    - a ``Model`` of several inputs takes a tuple in both calls, one array per input of its
+      ``forward``, with the same batch size and the same number of steps: the inputs advance
+      together.
     - ``stream.reset()``: back to zero states (needed before changing the batch size);
       ``stream.reset(state)`` starts from given states instead (a list like ``stream.state``).
     - ``stream.state``: the carried states, a list with one entry per stateful layer
@@ -97,25 +101,44 @@ class Stream:
 
     # ---- computation -------------------------------------------------------------------
     def step(self, x_t):
-        """One step: ``x_t: (batch, features)`` or ``(batch,)`` tokens -> that step's output."""
-        x_t = np.asarray(x_t)
-        if x_t.ndim == 0:
-            raise ValueError("Stream.step: x_t must have a batch axis, e.g. (batch, features) or (batch,) tokens, "
-                             "got a scalar")
-        y = self._run(x_t[:, None], "Stream.step", "x_t", step=True)
-        return y[:, 0] if self.returns_sequences else y
+        """One step: ``x_t: (batch, features)`` or ``(batch,)`` tokens -> that step's output.
+
+        A model of several inputs takes a tuple, one ``x_t`` per input of its ``forward``."""
+        xs = x_t if isinstance(x_t, tuple) else (x_t,)
+        xs = tuple(np.asarray(x) for x in xs)
+        for name, x in zip(_names("x_t", xs), xs):
+            if x.ndim == 0:
+                raise ValueError(f"Stream.step: {name} must have a batch axis, e.g. (batch, features) or (batch,) "
+                                 "tokens, got a scalar")
+        y = self._run(tuple(x[:, None] for x in xs), "Stream.step", "x_t", step=True)
+        if not self.returns_sequences:
+            return y
+        return tuple(out[:, 0] for out in y) if isinstance(y, tuple) else y[:, 0]
 
     def __call__(self, x_chunk):
         """The next chunk: ``x_chunk: (batch, steps, features)`` or ``(batch, steps)`` tokens ->
-        every step's output ``(batch, steps, ...)`` (many-to-many) or the last one's (many-to-one)."""
-        return self._run(np.asarray(x_chunk), "Stream", "x_chunk", step=False)
+        every step's output ``(batch, steps, ...)`` (many-to-many) or the last one's (many-to-one).
 
-    def _run(self, x, owner, name, step):
-        self._check_input(x, owner, name, step)
-        batch, steps = x.shape[0], x.shape[1]
+        A model of several inputs takes a tuple of chunks, one per input of its ``forward``,
+        with the same batch and the same number of steps (the state advances by ``steps``)."""
+        xs = x_chunk if isinstance(x_chunk, tuple) else (x_chunk,)
+        return self._run(tuple(np.asarray(x) for x in xs), "Stream", "x_chunk", step=False)
+
+    def _run(self, xs, owner, name, step):
+        check_input_count(self.model, len(xs), owner)
+        names = _names(name, xs)
+        for x_name, x in zip(names, xs):
+            self._check_input(x, owner, x_name, step, features=self._features if len(xs) == 1 else None)
+        batch_arrays(xs if len(xs) > 1 else xs[0], owner, name)
+        lengths = {x.shape[1] for x in xs}
+        if len(lengths) > 1:
+            got = ", ".join(f"{n} has {x.shape[1]}" for n, x in zip(names, xs))
+            raise ValueError(f"{owner}: the inputs of a stream advance together and need the same number of steps, "
+                             f"got {got}")
+        batch, steps = xs[0].shape[0], xs[0].shape[1]
         if self._batch is not None and batch != self._batch:
             raise ValueError(
-                f"{owner}: the carried state has batch size {self._batch} but {name} has {batch}; "
+                f"{owner}: the carried state has batch size {self._batch} but {names[0]} has {batch}; "
                 "call reset() before changing the batch size"
             )
         model = self.model
@@ -126,7 +149,7 @@ class Stream:
             with no_grad():
                 for layer, state in zip(self._layers, self._states):
                     layer.set_state(state)
-                y = model.forward(x)
+                y = model.forward(*xs)
                 states = [layer.state_at(steps) for layer in self._layers]
         finally:
             for layer, mode in modes:
@@ -137,8 +160,8 @@ class Stream:
         self.steps += steps
         return y
 
-    def _check_input(self, x, owner, name, step):
-        features = self._features
+    @staticmethod
+    def _check_input(x, owner, name, step, features):
         if features is None:  # the model does not say: only the batch and time axes are needed
             if x.ndim < 2 or 0 in x.shape[:2]:
                 raise ValueError(f"{owner}: {name} must have a batch and a time axis, got shape {fmt_shape(x.shape)}")
@@ -151,6 +174,11 @@ class Stream:
         if 0 in x.shape:
             raise ValueError(f"{owner}: {name} must have at least one sample and one step, got shape "
                              f"{fmt_shape(x.shape)}")
+
+
+def _names(name, xs):
+    """How errors name the inputs: ``x_chunk`` alone, ``x_chunk[k]`` in a tuple."""
+    return [name] if len(xs) == 1 else [f"{name}[{k}]" for k in range(len(xs))]
 
 
 def _checked_state(layer, entry):

@@ -226,3 +226,41 @@ def test_reset_to_given_states():
     with pytest.raises(ValueError, match=r"carried state has batch size 2 but x_chunk has 1"):
         again.reset(carried)
         again(x[:1])
+
+
+class TwoInputs(mdl.Model):
+    """forward(a: (B, T, 2), b: (B, T, 1)) -> (B, T, 3): one RNN over both, joined per step."""
+
+    def __init__(self):
+        super().__init__()
+        self.join = mdl.Concatenate()
+        self.rnn = mdl.RNN(mdl.GRUCell(3, 4), return_sequences=True)
+        self.head = mdl.Dense(4, 3)
+
+    def forward(self, a, b):
+        return self.head(self.rnn(self.join(a, b)))
+
+
+def test_a_model_of_two_inputs_streams_a_tuple_of_chunks():
+    mdl.set_seed(6)
+    model = TwoInputs()
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(2, 9, 2)), rng.normal(size=(2, 9, 1))
+    full = model.predict((a, b))
+    stream = mdl.Stream(model)
+    pieces = [stream((a[:, :4], b[:, :4])), stream.step((a[:, 4], b[:, 4]))[:, None], stream((a[:, 5:], b[:, 5:]))]
+    np.testing.assert_allclose(np.concatenate(pieces, axis=1), full, rtol=0, atol=1e-12)
+    assert stream.steps == 9
+    with pytest.raises(ValueError, match=r"^Stream: the inputs of a stream advance together and need the same "
+                                         r"number of steps, got x_chunk\[0\] has 2, x_chunk\[1\] has 3"):
+        stream((a[:, :2], b[:, :3]))
+    with pytest.raises(ValueError, match=r"^Stream: TwoInputs.forward takes 2 inputs \(a, b\), got 1 array"):
+        stream(a)
+    with pytest.raises(ValueError, match=r"^Stream.step: the inputs must have the same batch size, "
+                                         r"got x_t\[0\] has 2, x_t\[1\] has 1"):
+        stream.step((a[:, 0], b[:1, 0]))
+    with pytest.raises(ValueError, match=r"^Stream.step: x_t\[1\] must have a batch axis"):
+        stream.step((a[:, 0], 1.0))
+    with pytest.raises(ValueError, match=r"^Stream: Sequential.forward takes 1 input \(x\), got 2 arrays"):
+        mdl.Stream(many_to_many(mdl.GRUCell))((a, b))
+    assert stream.steps == 9                          # failed calls carry nothing
