@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BLAS_THREADS ?= 1
 RUN    := OPENBLAS_NUM_THREADS=$(BLAS_THREADS) $(BIN)/python
 
-.PHONY: test example-sine example-adding example-text example-forecast example-classify example-seq2seq bench clean
+.PHONY: test example-sine example-adding example-text example-forecast example-classify example-seq2seq docs docs-serve bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minidl needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -21,6 +21,20 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(RUN) -m pytest -q
+
+# The documentation site: docs/ (and the docstrings, through mkdocstrings) into site/, in
+# strict mode: a broken link, a page missing from the nav or a malformed docstring fails.
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict
+	@echo "site built: open site/index.html, or serve it with make docs-serve"
+
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
 
 example-sine: $(STAMP)
 	$(RUN) examples/sine.py
@@ -46,4 +60,4 @@ bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache site

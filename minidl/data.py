@@ -288,7 +288,9 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
 
     Args:
         length: number of samples, >= 1.
-        frequencies, amplitudes, phases: a number or one entry per component.
+        frequencies: a number or one entry per component.
+        amplitudes: a number or one entry per component (default 1).
+        phases: a number or one entry per component (default 0).
         noise: standard deviation of the added noise, >= 0 (0: no random numbers drawn).
         step: sampling interval, > 0.
         seed: int or ``numpy.random.Generator`` for the noise; None uses minidl's global

@@ -97,8 +97,10 @@ def plot_predictions(y_true, y_pred, path=None, title=None):
     """Plot targets and predictions sample by sample, one panel per feature.
 
     Args:
-        y_true, y_pred: the same shape, ``(N,)`` or ``(N, F)``.
-        path, title: as in ``plot_history``.
+        y_true: the targets, ``(N,)`` or ``(N, F)``.
+        y_pred: the predictions, the same shape as ``y_true``.
+        path: where to write the PNG, or None (as in ``plot_history``).
+        title: figure title, or None.
 
     Each panel's legend gives the RMSE of that feature.
 
@@ -136,7 +138,8 @@ def plot_forecast(truth, forecast, context=None, path=None, title=None):
         context: the seed window ``(W,)`` or ``(W, F)`` the forecast started from, drawn at
             steps ``0 .. W-1``; truth and forecast then start at step ``W``. None: they
             start at 0.
-        path, title: as in ``plot_history``.
+        path: where to write the PNG, or None (as in ``plot_history``).
+        title: figure title, or None.
 
     Returns:
         the ``matplotlib.figure.Figure``.
@@ -209,7 +212,8 @@ def plot_gradient_flow(results, path=None, title=None):
             as ``minidl.diagnostics.gradient_flow`` returns them (one curve per name, e.g.
             one per cell type or initializer; the lengths may differ). A single array is
             drawn unnamed.
-        path, title: as in ``plot_history``.
+        path: where to write the PNG, or None (as in ``plot_history``).
+        title: figure title, or None.
 
     Zero norms (a gradient that vanished exactly) cannot be drawn on the log axis and are
     left out of their curve.
