@@ -157,9 +157,11 @@ def test_targets_of_another_length_than_the_output_are_explained():
     model = small_rnn_model(seq=True)
     x, _ = random_sequences(n=4)
     y = np.zeros((4, 5, 1), np.float32)  # x has 6 steps
-    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but the model's output has 6 \(x has 6\)$"):
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but the model's output has 6 \(x has 6\); "
+                       r"y read as real-valued targets because the loss is MSELoss$"):
         adam_trainer(model).fit(x, y, verbose=0)
-    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but x has 6 \(truncated many-to-many needs the same\)$"):
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but x has 6 \(truncated many-to-many needs the same\); "
+                       r"y read as real-valued targets because the loss is MSELoss$"):
         adam_trainer(model, k1=2).fit(x, y, verbose=0)
 
 
