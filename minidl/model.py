@@ -331,8 +331,9 @@ def _refuse_loss_value(grad_out, output_shape, owner):
     None when unknown) is not: the loss value passed where its gradient belongs."""
     scalar = isinstance(grad_out, numbers.Number) or (isinstance(grad_out, np.ndarray) and grad_out.ndim == 0)
     if scalar and output_shape not in (None, ()):
+        value = np.asarray(grad_out).item()
         raise ValueError(f"{owner}: grad_out must be the gradient of the loss with respect to the model's output, "
-                         f"an array of shape {fmt_shape(output_shape)}, got the number {np.asarray(grad_out).item()!r}: pass "
+                         f"an array of shape {fmt_shape(output_shape)}, got the number {value!r}: pass "
                          "loss.backward(), the gradient of the loss, not the loss value")
 
 

@@ -222,16 +222,20 @@ class _UndeclaredLoss(mdl.Loss):
         return 2 * self._diff / self._diff.size
 
 
+def _cross_entropy():
+    return _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1]
+
+
 READING_ERRORS = [
-    ("cross_entropy_float_targets", lambda: _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1].fit(X, np.zeros((4, 1)), verbose=0),
+    ("cross_entropy_float_targets", lambda: _cross_entropy().fit(X, np.zeros((4, 1)), verbose=0),
      TypeError, r"^fit: y must be integer class indices because the loss is CrossEntropyLoss "
                 r"\(takes_class_indices\), got dtype float64$"),
-    ("cross_entropy_validation_floats", lambda: _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1].fit(
+    ("cross_entropy_validation_floats", lambda: _cross_entropy().fit(
         X, np.zeros(4, int), validation_data=(X, np.zeros(4)), verbose=0),
      TypeError, r"^fit: validation y must be integer class indices because the loss is CrossEntropyLoss"),
-    ("cross_entropy_ragged_targets", lambda: _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1].evaluate(X, [[0], [1, 0], [0], [1]]),
+    ("cross_entropy_ragged_targets", lambda: _cross_entropy().evaluate(X, [[0], [1, 0], [0], [1]]),
      TypeError, r"^evaluate: y must be integer class indices because the loss is CrossEntropyLoss .*got a ragged list"),
-    ("class_indices_shape_says_why", lambda: _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1].fit(
+    ("class_indices_shape_says_why", lambda: _cross_entropy().fit(
         X, np.zeros((4, 5, 1), int), verbose=0),
      ValueError, r"^fit: y must be \(batch,\) or \(batch, time\) of class indices, got shape \(4, 5, 1\); "
                  r"y read as class indices because the loss is CrossEntropyLoss$"),
