@@ -7,7 +7,8 @@ import numpy as np
 from ._checks import finite_number, grad_shape, positive_int
 from ._checks import seed as checked_seed
 from ._grad_mode import is_grad_enabled
-from .layers.layer import layers_with_state
+from .layers.dropout import Dropout
+from .layers.layer import Layer, layers_with_state
 from .model import check_input_count
 
 
@@ -37,13 +38,21 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
         True when every checked element passes.
 
     Raises:
+        TypeError: ``layer`` is not a ``Layer``.
         AssertionError: naming the tensor (``"input"``, ``"input[1]"`` for the second of
             a tuple, or the parameter's dotted name), the index, both values and the
             tolerance, for the worst element; or saying that ``backward`` did not
-            return one gradient per input.
+            return one gradient per input. When a ``Dropout`` (p > 0, the built-in
+            ``sample_mask``) is in training mode, the message says so: it draws a new
+            mask at every forward, so no difference quotient can match; call
+            ``layer.eval()`` first (or fix the mask by overriding ``sample_mask``).
     """
     if not is_grad_enabled():
         raise RuntimeError("gradcheck cannot run under no_grad()")
+    if not isinstance(layer, Layer):
+        raise TypeError(f"gradcheck: layer must be a minidl Layer (a built-in layer, an RNN, a Sequential or your "
+                        f"own Model) to check, got {type(layer).__name__} {layer!r:.80}")
+    hint = _random_layers_hint(layer)
     eps = finite_number(eps, "eps", "gradcheck", minimum=0.0, min_open=True)
     atol = finite_number(atol, "atol", "gradcheck", minimum=0.0)
     rtol = finite_number(rtol, "rtol", "gradcheck", minimum=0.0)
@@ -110,9 +119,28 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
             raise AssertionError(
                 f"gradcheck: gradient of {name!r} differs at index {tuple(int(i) for i in where)}: "
                 f"backward gives {got[w]:.10g}, central differences give {numeric[w]:.10g} "
-                f"(tolerance atol={atol}, rtol={rtol}; {int(np.sum(err > 0))} of {idx.size} elements fail)"
+                f"(tolerance atol={atol}, rtol={rtol}; {int(np.sum(err > 0))} of {idx.size} elements fail)" + hint
             )
     return True
+
+
+def _random_layers_hint(layer):
+    """The end of the failure message when a ``Dropout`` below ``layer`` draws a new mask at
+    every forward (training mode, ``p > 0``, masks from minidl's generator); else ``""``."""
+    for name, sub in _named_sublayers(layer, ""):
+        if isinstance(sub, Dropout) and sub.training and sub.p > 0 and type(sub).sample_mask is Dropout.sample_mask:
+            where = f"Dropout {name!r}" if name else "the Dropout"
+            return (f". {where} (p={sub.p}) is in training mode and draws a new mask at every forward, so central "
+                    "differences cannot match backward: call model.eval() before gradcheck (train() restores it), "
+                    "or fix the mask by overriding Dropout.sample_mask")
+    return ""
+
+
+def _named_sublayers(layer, prefix):
+    """``(dotted name, layer)`` for ``layer`` and every layer below it, names as in ``state_dict``."""
+    yield prefix, layer
+    for name, child in layer.children():
+        yield from _named_sublayers(child, f"{prefix}.{name}" if prefix else name)
 
 
 def _as_input(x):

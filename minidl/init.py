@@ -30,9 +30,9 @@ from .parameter import Parameter
 
 __all__ = [
     "Initializer", "Zeros", "Ones", "Constant", "Uniform", "Normal", "GlorotUniform", "GlorotNormal",
-    "HeUniform", "HeNormal", "Orthogonal", "GateBlocks",
+    "HeUniform", "HeNormal", "Orthogonal", "GateBlocks", "SumOfUniforms",
     "zeros", "ones", "constant", "uniform", "normal", "glorot_uniform", "glorot_normal",
-    "he_uniform", "he_normal", "orthogonal",
+    "he_uniform", "he_normal", "orthogonal", "sum_of_uniforms",
     "get", "serialize", "names", "compute_fans", "make_weight",
 ]
 
@@ -290,6 +290,30 @@ class GateBlocks(Initializer):
         return {"initializer": serialize(self.initializer), "blocks": self.blocks}
 
 
+class SumOfUniforms(Initializer):
+    """The sum of ``terms`` independent ``U(-bound, bound)``; ``terms=2`` with a cell's ``bound =
+    k = 1/sqrt(H)`` is PyTorch's effective RNN/LSTM bias ``b_ih + b_hh`` (minidl has one): variance
+    ``2k**2/3`` (one uniform's is ``k**2/3``) on ``[-2k, 2k]``, a triangle. ``bound=None`` is the
+    layer's default bound (``1/sqrt(hidden_size)``; ``Dense``: ``1/sqrt(in_features)``), which
+    the layer supplies (``bias_initializer="sum_of_uniforms"``). Not for ``GRUCell``: its
+    ``(2, 3H)`` bias already holds PyTorch's two biases as rows.
+    """
+
+    name = "sum_of_uniforms"
+
+    def __init__(self, bound=None, terms=2):
+        self.bound = None if bound is None else finite_number(bound, "bound", "SumOfUniforms", minimum=0.0)
+        self.terms = positive_int(terms, "terms", "SumOfUniforms")
+
+    def sample(self, shape, rng):
+        if self.bound is None:  # the layer's bound: make_weight supplies it
+            raise ValueError("SumOfUniforms: bound=None is the bound of the layer that builds the weight; give bound=")
+        return sum(rng.uniform(-self.bound, self.bound, shape) for _ in range(self.terms))
+
+    def get_config(self):
+        return {"bound": self.bound, "terms": self.terms}
+
+
 # Default instances under their names: ``mdl.init.orthogonal((4, 4))`` or
 # ``kernel_initializer=mdl.init.glorot_uniform``.
 zeros = Zeros()
@@ -302,6 +326,7 @@ glorot_normal = GlorotNormal()
 he_uniform = HeUniform()
 he_normal = HeNormal()
 orthogonal = Orthogonal()
+sum_of_uniforms = SumOfUniforms()
 
 
 def names():
@@ -361,10 +386,13 @@ def make_weight(layer, name, shape, initializer, blocks=1, **add_weight_kwargs):
     With ``initializer`` None this is ``layer.add_weight(name, shape, **add_weight_kwargs)``
     (the PyTorch default, drawn exactly as before initializers existed); otherwise
     ``initializer`` draws it, per column block when ``blocks > 1`` (``GateBlocks``),
-    from the global generator in the default dtype.
+    from the global generator in the default dtype (a bound-less ``SumOfUniforms`` with the layer's bound).
     """
     if initializer is None:
         return layer.add_weight(name, shape, **add_weight_kwargs)
+    if isinstance(initializer, SumOfUniforms) and initializer.bound is None:
+        bound = add_weight_kwargs.get("bound")  # a Dense's; a cell's is 1/sqrt(hidden_size)
+        initializer = SumOfUniforms(1.0 / math.sqrt(layer.hidden_size) if bound is None else bound, initializer.terms)
     if blocks > 1:
         initializer = GateBlocks(initializer, blocks)
     return Parameter(initializer(shape, get_default_dtype(), get_rng()), name)

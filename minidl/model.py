@@ -198,6 +198,7 @@ class Sequential(Model):
                 raise TypeError(f"Sequential: layers[{i}] must be a Layer, got {type(layer).__name__}")
         self.layers = layers
         self.output_mask = None
+        self._output_shape = None  # of the last forward: backward tells a loss value from a gradient
 
     def expected_input_shape(self):
         return _infer_input_shape(self)
@@ -221,11 +222,17 @@ class Sequential(Model):
     def forward(self, x, mask=None):
         if mask is not None:
             mask = _checked_mask(mask, x)
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             x_in = x
-            x = layer.forward(x, mask=mask) if layer.takes_mask else layer.forward(x)
+            try:
+                x = layer.forward(x, mask=mask) if layer.takes_mask else layer.forward(x)
+            except ValueError as err:
+                if np.ndim(x_in) == 2:
+                    _explain_stacking(self.layers, i, err)
+                raise
             mask = layer.compute_mask(x_in, mask)
         self.output_mask = mask
+        self._output_shape = np.shape(x) if isinstance(x, np.ndarray) else None
         return x
 
     def compute_mask(self, x, mask):
@@ -233,6 +240,7 @@ class Sequential(Model):
         return self.output_mask
 
     def backward(self, grad_out):
+        _refuse_loss_value(grad_out, getattr(self, "_output_shape", None), "Sequential.backward")
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
         return grad_out
@@ -317,6 +325,50 @@ class Sequential(Model):
             except (ValueError, TypeError, KeyError) as err:
                 raise type(err)(f"Sequential.from_config: layers[{i}] ({spec['class_name']}): {err}") from None
         return cls(layers)
+
+
+def _refuse_loss_value(grad_out, output_shape, owner):
+    """Raise ``ValueError`` when ``grad_out`` is a number but the output (of ``output_shape``,
+    None when unknown) is not: the loss value passed where its gradient belongs."""
+    scalar = isinstance(grad_out, numbers.Number) or (isinstance(grad_out, np.ndarray) and grad_out.ndim == 0)
+    if scalar and output_shape not in (None, ()):
+        value = np.asarray(grad_out).item()
+        raise ValueError(f"{owner}: grad_out must be the gradient of the loss with respect to the model's output, "
+                         f"an array of shape {fmt_shape(output_shape)}, got the number {value!r}: pass "
+                         "loss.backward(), the gradient of the loss, not the loss value")
+
+
+def _explain_stacking(layers, failed, err):
+    """Raise a ``ValueError`` with the hint, from ``err``, when ``layers[failed]``, which takes
+    sequences ``(batch, time, features)``, failed on a ``(batch, n)`` input that comes from an
+    ``RNN`` (or ``Bidirectional``) with ``return_sequences=False``, directly or through built-in
+    layers that keep two axes (``Dense``, ``Dropout``, activations, ...); else return. A
+    ``RepeatVector`` (or any layer of unknown output rank) in between ends the search."""
+    expected = layers[failed].expected_input_shape()
+    if expected is None or len(expected) != 3:
+        return
+    for j in range(failed - 1, -1, -1):
+        layer = layers[j]
+        shape = layer.expected_input_shape()
+        if shape is not None and len(shape) == 3 and getattr(layer, "return_sequences", None) is False:
+            width = layer.compute_output_shape((None, None, None))[-1]
+            raise ValueError(
+                f"Sequential: layers[{failed}] ({_class_label(layers[failed])}) takes sequences (batch, time, "
+                f"features), but layers[{j}] ({_class_label(layer)}) returns only its last step (batch, {width}): "
+                f"build layers[{j}] with return_sequences=True to stack recurrent layers"
+            ) from err
+        if not _keeps_two_axes(layer):
+            return
+
+
+def _keeps_two_axes(layer):
+    """True for a built-in layer whose output of a ``(batch, n)`` input is ``(batch, m)``."""
+    if not type(layer).__module__.startswith("minidl."):
+        return False  # a user's layer may not declare its output shape: no guess
+    try:
+        return len(layer.compute_output_shape((None, 5))) == 2
+    except (ValueError, TypeError, IndexError):
+        return False
 
 
 def _checked_mask(mask, x):

@@ -211,7 +211,40 @@ BAD_INPUTS = [
          ValueError, r"^gradcheck: seed must be a non-negative int, got -1"),
     ("gradcheck_string_input", lambda: mdl.gradcheck(mdl.Dense(2, 1), np.array([["a", "b"]])),
          TypeError, r"^Dense\(.*input must be a real numeric array, got dtype <U1"),
+    ("gradcheck_layer_name", lambda: mdl.gradcheck("dense", np.ones((1, 2))),
+         TypeError, r"^gradcheck: layer must be a minidl Layer \(a built-in layer, an RNN, a Sequential or your "
+                    r"own Model\) to check, got str 'dense'$"),
+    ("gradcheck_layer_class", lambda: mdl.gradcheck(mdl.Dense, np.ones((1, 2))),
+         TypeError, r"^gradcheck: layer must be a minidl Layer .*got type"),
+    ("gradcheck_training_dropout", lambda: mdl.gradcheck(_with_dropout(), np.ones((3, 2))),
+         AssertionError, r"^gradcheck: gradient of .* differs .*\. Dropout '1' \(p=0\.5\) is in training mode and "
+                         r"draws a new mask at every forward, so central differences cannot match backward: call "
+                         r"model\.eval\(\) before gradcheck"),
 ]
+
+
+def _with_dropout():
+    mdl.set_seed(0)
+    return mdl.Sequential([mdl.Dense(2, 3), mdl.Dropout(0.5), mdl.Dense(3, 2)])
+
+
+def test_the_dropout_hint_names_the_nested_layer_and_only_a_random_one():
+    """The hint names the Dropout by its state-dict path; in eval mode, or with p = 0, the
+    check passes; a failure that has nothing to do with dropout carries no hint."""
+    model = mdl.Sequential([mdl.Dense(2, 3), mdl.Sequential([mdl.Tanh(), mdl.Dropout(0.3)])])
+    with pytest.raises(AssertionError, match=r"Dropout '1\.1' \(p=0\.3\) is in training mode"):
+        mdl.gradcheck(model, np.ones((3, 2)))
+    assert mdl.gradcheck(model.eval(), np.ones((3, 2))) and not model.training
+    assert mdl.gradcheck(mdl.Sequential([mdl.Dense(2, 3), mdl.Dropout(0.0)]), np.ones((3, 2)))
+
+    class WrongBias(mdl.Dense):
+        def backward(self, grad_out):
+            dx = super().backward(grad_out)
+            self.bias.grad += 1.0
+            return dx
+
+    with pytest.raises(AssertionError, match=r"gradient of '0\.bias' differs .*elements fail\)$"):
+        mdl.gradcheck(mdl.Sequential([WrongBias(2, 3), mdl.Dropout(0.5)]).eval(), np.ones((3, 2)))
 
 
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))

@@ -149,7 +149,12 @@ def test_gate_blocks_draws_each_block_in_order():
         (lambda: init.zeros((2, 2), None, 3), TypeError, r"rng must be a numpy.random.Generator"),
         (lambda: init.get("glorot"), ValueError, r"unknown initializer 'glorot'; expected one of constant, "
                                                  r"glorot_normal, glorot_uniform, he_normal, he_uniform, normal, "
-                                                 r"ones, orthogonal, uniform, zeros"),
+                                                 r"ones, orthogonal, sum_of_uniforms, uniform, zeros"),
+        (lambda: init.sum_of_uniforms((3,)), ValueError, r"^SumOfUniforms: bound=None is the bound of the layer "
+                                                         r"that builds the weight; give bound=$"),
+        (lambda: init.SumOfUniforms(bound=-1.0), ValueError, r"^SumOfUniforms: bound must be >= 0\.0, got -1\.0"),
+        (lambda: init.SumOfUniforms(0.1, terms=0), ValueError, r"^SumOfUniforms: terms must be >= 1, got 0"),
+        (lambda: init.SumOfUniforms(0.1, terms=2.0), TypeError, r"^SumOfUniforms: terms must be an int"),
         (lambda: init.get(3), TypeError, r"must be None, a name"),
         (lambda: init.get(lambda s, d, r: 0), TypeError, r"wrap a function in an Initializer subclass"),
         (lambda: init.get({"class_name": "Nope", "config": {}}), ValueError, r"config must be"),
@@ -316,3 +321,68 @@ def test_user_cell_takes_the_initializer_arguments():
     config = cell.get_config()
     assert config == {"input_size": 2, "hidden_size": 3, "recurrent_initializer": "ones"}
     assert _ScaledTanhCell.from_config(config).recurrent_initializer == init.Ones()
+
+
+# ---- PyTorch's two biases: SumOfUniforms -----------------------------------------------
+def test_sum_of_uniforms_has_the_distribution_of_two_biases():
+    """U(-k, k) has variance k^2/3; the sum of two independent ones, PyTorch's b_ih + b_hh,
+    has mean 0, variance 2k^2/3, support [-2k, 2k] and a triangular density (P(|v| < k) = 3/4)."""
+    k = 0.25
+    v = init.SumOfUniforms(k)((200_000,), np.float64, _gen(3))
+    one = init.Uniform(-k, k)((200_000,), np.float64, _gen(3))
+    assert abs(v.mean()) < 0.005 * k and abs(one.mean()) < 0.005 * k
+    assert v.var() == pytest.approx(2 * k * k / 3, rel=0.01)
+    assert one.var() == pytest.approx(k * k / 3, rel=0.01)
+    assert np.abs(v).max() <= 2 * k and np.abs(v).max() > 1.9 * k
+    assert np.mean(np.abs(v) < k) == pytest.approx(0.75, abs=0.005)
+    three = init.SumOfUniforms(k, terms=3)((200_000,), np.float64, _gen(3))
+    assert three.var() == pytest.approx(3 * k * k / 3, rel=0.01) and np.abs(three).max() <= 3 * k
+    np.testing.assert_array_equal(init.SumOfUniforms(k)((4,), np.float64, _gen(9)),
+                                  sum(_gen(9).uniform(-k, k, (2, 4))))  # two draws, in order, added
+
+
+@pytest.mark.parametrize("cls, gates", [(mdl.RNNCell, 1), (mdl.LSTMCell, 4)])
+def test_a_cell_built_with_sum_of_uniforms_draws_its_bias_with_the_cells_bound(cls, gates):
+    """bias_initializer="sum_of_uniforms" takes the cell's 1/sqrt(H); the kernels keep the
+    default draws; the cell runs in an RNN and is saved and rebuilt with the name."""
+    H = 256
+    k = 1 / math.sqrt(H)
+    mdl.set_seed(4)
+    cell = cls(3, H, bias_initializer="sum_of_uniforms")
+    mdl.set_seed(4)
+    default = cls(3, H)
+    bias = cell.bias.data.astype(np.float64)
+    assert cell.bias.data.dtype == np.float32 and bias.shape == (gates * H,)
+    assert np.abs(bias).max() <= 2 * k and np.abs(bias).max() > k  # beyond one uniform's support
+    assert bias.var() == pytest.approx(2 * k * k / 3, rel=0.15) and abs(bias.mean()) < 0.1 * k
+    np.testing.assert_array_equal(cell.kernel.data, default.kernel.data)
+    assert cell.get_config()["bias_initializer"] == "sum_of_uniforms"
+    rebuilt = cls.from_config(cell.get_config())
+    assert np.abs(rebuilt.bias.data).max() <= 2 * k and rebuilt.bias_initializer == init.SumOfUniforms()
+    out = mdl.RNN(cell, return_sequences=True).forward(np.ones((2, 4, 3), np.float32))
+    assert out.shape == (2, 4, H) and np.isfinite(out).all()
+
+
+def test_sum_of_uniforms_in_a_dense_and_with_an_explicit_bound():
+    mdl.set_seed(1)
+    dense = mdl.Dense(16, 4000, bias_initializer="sum_of_uniforms")  # Dense's bound: 1/sqrt(16)
+    assert np.abs(dense.bias.data).max() <= 0.5 and dense.bias.data.var() == pytest.approx(2 / 16 / 3, rel=0.05)
+    cell = mdl.RNNCell(2, 4, bias_initializer=init.SumOfUniforms(bound=0.01))
+    assert np.abs(cell.bias.data).max() <= 0.02
+    assert init.serialize(init.SumOfUniforms(0.01)) == {"class_name": "SumOfUniforms",
+                                                        "config": {"bound": 0.01, "terms": 2}}
+    assert init.get(init.serialize(init.SumOfUniforms(0.01))) == init.SumOfUniforms(0.01)
+
+
+def test_sum_of_uniforms_matches_torchs_two_biases_in_distribution():
+    """nn.LSTM's b_ih + b_hh has the variance and support SumOfUniforms gives the one bias."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    H = 512
+    lstm = torch.nn.LSTM(3, H)
+    theirs = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().double().numpy()
+    ours = init.SumOfUniforms(1 / math.sqrt(H))((4 * H,), np.float64, _gen(0))
+    assert theirs.var() == pytest.approx(ours.var(), rel=0.1) == pytest.approx(2 / (3 * H), rel=0.1)
+    assert np.abs(theirs).max() <= 2 / math.sqrt(H) and np.abs(ours).max() <= 2 / math.sqrt(H)
+    single = lstm.bias_ih_l0.detach().double().numpy()
+    assert single.var() == pytest.approx(1 / (3 * H), rel=0.1)  # minidl's default: one of them

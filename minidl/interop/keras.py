@@ -31,7 +31,10 @@ def from_keras(weights, kind=None):
                              "only reset_after=True converts")
         weights = layer.get_weights()
     if isinstance(weights, Mapping) or not isinstance(weights, (list, tuple)):
-        raise TypeError(f"{owner}: expected a list of arrays (layer.get_weights()), got {type(weights).__name__}")
+        got = type(weights).__name__
+        if module_kind is not None:
+            got = f"{type(layer).__name__}.get_weights() returned a {got}"
+        raise TypeError(f"{owner}: expected a list of arrays (layer.get_weights()), got {got}")
     if module_kind == "embedding" or (kind is not None and kind_name(kind, owner) == "embedding"):
         resolve_kind(kind, module_kind, owner)
         if len(weights) != 1:

@@ -20,6 +20,9 @@ def _torch_state(source, owner):
         if not callable(getattr(source, "state_dict", None)):
             raise TypeError(f"{owner}: expected a PyTorch module or its state_dict(), got {type(source).__name__}")
         module, source = source, source.state_dict()
+        if not isinstance(source, Mapping):
+            raise TypeError(f"{owner}: {type(module).__name__}.state_dict() returned a {type(source).__name__}; "
+                            "expected a mapping of names to tensors, as a PyTorch module's state_dict() returns")
     sd = {k: array(v, k, owner) for k, v in source.items()}
     kind = None
     if module is not None:

@@ -15,7 +15,11 @@ class LayerNorm(Layer):
     Args:
         normalized_shape: ``F``, the size of the last axis (an int, or a one-element
             tuple/list as PyTorch accepts).
-        eps: added to the variance for numerical stability (PyTorch's default 1e-5).
+        eps: added to the variance for numerical stability (PyTorch's default 1e-5), a
+            finite number > 0. The sum ``var + eps`` is floored at the dtype's smallest
+            normal number (float32 ``1.2e-38``, float64 ``2.2e-308``), so an ``eps`` that
+            underflows the dtype (``1e-50`` in float32) still gives a finite ``r`` and a
+            constant row gives ``y = beta`` instead of NaN; any larger ``eps`` is unchanged.
 
     Shapes: ``x: (..., F) -> y: (..., F)``, any leading axes (``(batch, F)`` or
     ``(batch, time, F)``); every row of ``F`` features is normalized on its own.
@@ -25,7 +29,7 @@ class LayerNorm(Layer):
 
     Forward, per row ``x`` of ``F`` features (biased variance, as PyTorch and Keras)::
 
-        mu = mean(x)       var = mean((x - mu)**2)       r = 1 / sqrt(var + eps)
+        mu = mean(x)       var = mean((x - mu)**2)       r = 1 / sqrt(max(var + eps, tiny))
         xhat = (x - mu) * r
         y = gamma * xhat + beta
 
@@ -55,7 +59,9 @@ class LayerNorm(Layer):
         check_last_dim(x, self.normalized_shape, "input", self)
         xc = x - x.mean(axis=-1, keepdims=True)
         var = np.mean(xc * xc, axis=-1, keepdims=True)
-        r = 1.0 / np.sqrt(var + self.eps)
+        # eps may underflow the dtype (1e-50 in float32 is 0): the floor keeps r finite, so
+        # that a constant row (xc == 0 exactly) gives xhat = 0, not 0 * inf = NaN
+        r = 1.0 / np.sqrt(np.maximum(var + self.eps, np.finfo(var.dtype).tiny))
         xhat = xc * r
         self._saved = (xhat, r) if is_grad_enabled() else None
         return xhat * self.gamma.data + self.beta.data

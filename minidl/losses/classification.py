@@ -29,6 +29,8 @@ class BCEWithLogitsLoss(Loss):
         reduction: ``"mean"`` (default) or ``"sum"``.
     """
 
+    takes_class_indices = False  # probabilities: integer 0/1 targets are converted to floats
+
     def __init__(self, pos_weight=None, reduction="mean"):
         if pos_weight is not None:
             pos_weight = as_float_array(pos_weight, "pos_weight", "BCEWithLogitsLoss", np.float64)
@@ -101,6 +103,8 @@ class CrossEntropyLoss(Loss):
     index outside ``[0, C)`` at a real position is a ``ValueError`` naming it and its
     position. Not supported: torch's ``weight`` and ``label_smoothing``.
     """
+
+    takes_class_indices = True
 
     def __init__(self, ignore_index=-100, reduction="mean"):
         if isinstance(ignore_index, (bool, np.bool_)) or not isinstance(ignore_index, (int, np.integer)):

@@ -58,6 +58,10 @@ class Loss:
 
     #: How ``reduce`` combines the terms: ``"mean"`` over the real entries, or ``"sum"``.
     reduction = "mean"
+    #: How the trainer reads integer targets for this loss: True, class indices (kept as
+    #: integers; float targets are refused); False, real values (integers converted to the
+    #: model's dtype); None (not declared), integer targets stay class indices.
+    takes_class_indices = None
     _ready = False  # a forward succeeded since the last failure: backward may run
 
     def __init_subclass__(cls, **kwargs):

@@ -18,6 +18,8 @@ class MSELoss(Loss):
         L = sum((pred - target)**2) / N        dL/dpred = 2 * (pred - target) / N
     """
 
+    takes_class_indices = False  # real-valued targets: the trainer converts integers to floats
+
     def forward(self, pred, target, mask=None):
         pred, target, self._mask = self.prepare(pred, target, mask)
         self._diff = pred - target
@@ -34,6 +36,8 @@ class L1Loss(Loss):
     ``reduction="sum"``); ``dL/dpred = sign(pred - target) / N`` with ``sign(0) = 0``
     (the subgradient torch uses).
     """
+
+    takes_class_indices = False
 
     def __init__(self, reduction="mean"):
         self.reduction = one_of(reduction, ("mean", "sum"), "reduction", "L1Loss")
@@ -62,6 +66,8 @@ class HuberLoss(Loss):
     ``L`` is the mean of the terms (or their sum with ``reduction="sum"``).
     ``delta``: finite float > 0 (default 1.0).
     """
+
+    takes_class_indices = False
 
     def __init__(self, delta=1.0, reduction="mean"):
         self.delta = finite_number(delta, "delta", "HuberLoss", minimum=0.0, min_open=True)

@@ -14,7 +14,7 @@ from ..optim.clipping import total_grad_norm
 from .callbacks import CallbackList
 from .guard import UpdateGuard
 from .history import History
-from .inputs import check_data, has_time_axis, real_elements
+from .inputs import Reading, check_data, has_time_axis, real_elements
 from .metrics import Tally, resolve
 from .progress import Progress
 from .windows import tbptt_windows
@@ -270,11 +270,11 @@ class TBPTTTrainer:
         if has_time_axis(y) and out.ndim < 3:
             raise ValueError(
                 f"fit: y has a time axis (many-to-many) but the model output has shape {fmt_shape(out.shape)}; "
-                "use return_sequences=True on the last RNN"
+                f"use return_sequences=True on the last RNN; {Reading(self.loss).describe(y)}"
             )
         if has_time_axis(y) and out.shape[1] != y.shape[1]:
             raise ValueError(f"fit: y has {y.shape[1]} steps but the model's output has {out.shape[1]} "
-                             f"(x has {xs[0].shape[1] if xs[0].ndim > 1 else '?'})")
+                             f"(x has {xs[0].shape[1] if xs[0].ndim > 1 else '?'}); {Reading(self.loss).describe(y)}")
         own = getattr(self.model, "output_mask", None)
         loss_mask = own if own is not None else given
         if loss_mask is not None and (not has_time_axis(y) or out.ndim < 2 or loss_mask.shape != out.shape[:2]):
@@ -320,4 +320,4 @@ class TBPTTTrainer:
 
     def _check_data(self, x, y, mask, names, owner, truncated=None):
         truncated = (self.k1 is not None or self.k2 is not None) if truncated is None else truncated
-        return check_data(x, y, mask, self.model.dtype, names, owner, truncated)
+        return check_data(x, y, mask, self.model.dtype, names, owner, truncated, Reading(self.loss))

@@ -86,6 +86,12 @@ def test_keras_errors(weights, kind, pattern):
         interop.from_keras(weights, kind)
 
 
+def test_a_keras_layer_whose_get_weights_is_not_a_list_is_named():
+    with pytest.raises(TypeError, match=r"^from_keras: expected a list of arrays \(layer\.get_weights\(\)\), got "
+                                        r"LSTM\.get_weights\(\) returned a dict$"):
+        interop.from_keras(type("LSTM", (KerasLayer,), {})({"kernel": np.zeros((2, 8))}))
+
+
 
 
 # ---- Bidirectional, Embedding, activations --------------------------------------------------------

@@ -126,6 +126,13 @@ def test_cell_module_keys_are_found_for_layer_zero():
     np.testing.assert_array_equal(a["bias"], b["bias"])
 
 
+class _ListStateDict:
+    """Looks like a module, but its state_dict() is a list (it raised AttributeError: 'items')."""
+
+    def state_dict(self):
+        return [np.zeros((2, 2))]
+
+
 @pytest.mark.parametrize(
     "call, err, pattern",
     [
@@ -147,6 +154,10 @@ def test_cell_module_keys_are_found_for_layer_zero():
         (lambda t: interop.from_torch(t, layer_index=-1), ValueError, r"from_torch: layer_index must be >= 0, got -1"),
         (lambda t: interop.from_torch(mdl.LSTMCell(3, 4)), TypeError, r"got the minidl LSTMCell .*use to_torch"),
         (lambda t: interop.from_torch([1, 2]), TypeError, r"expected a PyTorch module or its state_dict\(\), got list"),
+        (lambda t: interop.from_torch(_ListStateDict()), TypeError,
+         r"^from_torch: _ListStateDict\.state_dict\(\) returned a list; expected a mapping of names to tensors"),
+        (lambda t: interop.load_torch_weights(mdl.Dense(2, 2), _ListStateDict()), TypeError,
+         r"^load_torch_weights: _ListStateDict\.state_dict\(\) returned a list"),
         (lambda t: interop.from_torch({**t, "weight_ih_l0": np.full((16, 3), "a")}), TypeError,
          r"'weight_ih_l0' must be a real numeric array"),
         (lambda t: interop.to_torch({"kernel": np.zeros((3, 8)), "recurrent_kernel": np.zeros((4, 8))}), ValueError,

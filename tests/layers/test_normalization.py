@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from tests.helpers import assert_close_rel, assert_output_edits_leave_gradients
+from tests.helpers import assert_close_rel, assert_output_edits_leave_gradients, warnings_as_errors
 
 
 def test_layernorm_forward_by_hand(float64):
@@ -118,3 +118,26 @@ def test_layernorm_output_edits_leave_gradients(float64, rng):
     ln = mdl.LayerNorm(4)
     ln.gamma.data[...] = rng.standard_normal(4)
     assert_output_edits_leave_gradients(ln, rng.standard_normal((3, 4)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("eps", [1e-50, 1e-40, 1e-320, 1e-5])
+def test_layernorm_constant_rows_give_beta_whatever_eps(dtype, eps, rng):
+    """eps = 1e-50 underflows float32 to 0 and gave 0 * inf = NaN on a constant row; var + eps
+    is floored at the dtype's smallest normal, so y = beta exactly, without warnings, and the
+    gradient is finite, in both dtypes; rows that are not constant are unchanged."""
+    mdl.set_default_dtype(dtype)
+    try:
+        norm = mdl.LayerNorm(3, eps=eps)
+    finally:
+        mdl.set_default_dtype(np.float32)
+    norm.beta.data[:] = [0.5, -1.0, 2.0]
+    x = np.array([[7.0, 7.0, 7.0], [0.0, 0.0, 0.0], [1.0, 2.0, 4.0]], dtype)
+    with warnings_as_errors():
+        y = norm.forward(x)
+        g = norm.backward(rng.standard_normal(x.shape).astype(dtype))
+    assert y.dtype == dtype and np.isfinite(g).all()
+    np.testing.assert_array_equal(y[:2], np.broadcast_to(norm.beta.data, (2, 3)))
+    xc = x[2] - x[2].mean()
+    expected = xc / np.sqrt(np.mean(xc * xc) + dtype(eps)) + norm.beta.data
+    np.testing.assert_allclose(y[2], expected, rtol=1e-6)

@@ -192,3 +192,11 @@ def test_bad_inputs_leave_no_stale_gradient(loss, pred, target, mask, exc, fragm
     assert fragment in str(info.value)
     with pytest.raises(RuntimeError, match="before forward"):
         loss.backward()
+
+
+def test_each_built_in_loss_says_how_integer_targets_are_read():
+    """The trainer reads integer targets from takes_class_indices (training/inputs.py):
+    class indices only for CrossEntropyLoss; a user's loss that does not say keeps None."""
+    assert {cls.__name__: cls.takes_class_indices for cls in BUILT_IN} == {
+        "MSELoss": False, "L1Loss": False, "HuberLoss": False, "BCEWithLogitsLoss": False, "CrossEntropyLoss": True}
+    assert LogCosh.takes_class_indices is None and mdl.Loss.takes_class_indices is None

@@ -166,3 +166,102 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+# ---- reading data as the user means it: integer features, and targets read as the loss says ----
+def _gru_trainer(loss, out=1, seq=False):
+    mdl.set_seed(5)
+    model = mdl.Sequential([mdl.RNN(mdl.GRUCell(2, 3), return_sequences=seq), mdl.Dense(3, out)]).astype(np.float64)
+    return model, mdl.TBPTTTrainer(model, loss, mdl.SGD(model.parameters(), lr=0.1), seed=0)
+
+
+def test_integer_features_train_as_their_floats():
+    """Integer (batch, time, features) are features, as predict reads them: fit, evaluate and
+    validation data give exactly what the same values as floats give."""
+    rng = np.random.default_rng(7)
+    xi, y = rng.integers(-3, 4, (6, 5, 2)), rng.standard_normal((6, 1))
+    runs = []
+    for x in (xi, xi.astype(np.float64)):
+        model, trainer = _gru_trainer(mdl.MSELoss())
+        hist = trainer.fit(x, y, epochs=2, batch_size=3, validation_data=(x, y), verbose=0)
+        runs.append((model.state_dict(), hist.history, trainer.evaluate(x, y)))
+    (a, ha, ea), (b, hb, eb) = runs
+    assert ha == hb and ea == eb and ha["loss"][0] != ha["loss"][1]
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("loss,seq", [(mdl.MSELoss(), False), (mdl.L1Loss(), True), (mdl.HuberLoss(), False),
+                                      (mdl.BCEWithLogitsLoss(), True)])
+def test_integer_targets_of_a_regression_loss_are_real_values(loss, seq):
+    """(batch, 1) integers were read as class indices ("y has 1 steps but x has 6"): a loss on
+    real values converts them, and trains exactly as on the same floats."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 6, 2))
+    yi = rng.integers(0, 2, (4, 6, 1) if seq else (4, 1))
+    assert loss.takes_class_indices is False
+    runs = []
+    for y in (yi, yi.astype(np.float64)):
+        model, trainer = _gru_trainer(loss, seq=seq)
+        runs.append((trainer.fit(x, y, epochs=2, batch_size=2, verbose=0).history, trainer.evaluate(x, y),
+                     model.state_dict()))
+    assert runs[0][:2] == runs[1][:2]
+    for name in runs[0][2]:
+        np.testing.assert_array_equal(runs[0][2][name], runs[1][2][name], err_msg=name)
+
+
+class _UndeclaredLoss(mdl.Loss):
+    """A user's loss written before takes_class_indices: MSE on whatever targets it gets."""
+
+    def forward(self, pred, target, mask=None):
+        pred, target, _ = self.prepare(pred, target)
+        self._diff = pred - target
+        return float(np.mean(self._diff ** 2))
+
+    def backward(self):
+        return 2 * self._diff / self._diff.size
+
+
+def _cross_entropy():
+    return _gru_trainer(mdl.CrossEntropyLoss(), out=2)[1]
+
+
+READING_ERRORS = [
+    ("cross_entropy_float_targets", lambda: _cross_entropy().fit(X, np.zeros((4, 1)), verbose=0),
+     TypeError, r"^fit: y must be integer class indices because the loss is CrossEntropyLoss "
+                r"\(takes_class_indices\), got dtype float64$"),
+    ("cross_entropy_validation_floats", lambda: _cross_entropy().fit(
+        X, np.zeros(4, int), validation_data=(X, np.zeros(4)), verbose=0),
+     TypeError, r"^fit: validation y must be integer class indices because the loss is CrossEntropyLoss"),
+    ("cross_entropy_ragged_targets", lambda: _cross_entropy().evaluate(X, [[0], [1, 0], [0], [1]]),
+     TypeError, r"^evaluate: y must be integer class indices because the loss is CrossEntropyLoss .*got a ragged list"),
+    ("class_indices_shape_says_why", lambda: _cross_entropy().fit(
+        X, np.zeros((4, 5, 1), int), verbose=0),
+     ValueError, r"^fit: y must be \(batch,\) or \(batch, time\) of class indices, got shape \(4, 5, 1\); "
+                 r"y read as class indices because the loss is CrossEntropyLoss$"),
+    ("regression_shape_says_why", lambda: _gru_trainer(mdl.MSELoss())[1].fit(X, np.zeros(4, int), verbose=0),
+     ValueError, r"^fit: y must be \(batch, out\) for many-to-one or \(batch, time, out\) for many-to-many, "
+                 r"got shape \(4,\); y read as real-valued targets because the loss is MSELoss$"),
+    ("undeclared_loss_reads_integers_as_classes", lambda: _gru_trainer(_UndeclaredLoss())[1].fit(
+        np.zeros((4, 6, 2)), np.zeros((4, 1), int), verbose=0),
+     ValueError, r"^fit: y has a time axis \(many-to-many\) but the model output has shape \(4, 1\); use "
+                 r"return_sequences=True on the last RNN; y read as class indices because it holds integers "
+                 r"and _UndeclaredLoss does not set takes_class_indices$"),
+    ("many_to_many_floats_say_why", lambda: _gru_trainer(_UndeclaredLoss())[1].fit(X, Y, verbose=0),
+     ValueError, r"; y read as real-valued targets because it holds floats$"),
+]
+
+
+@pytest.mark.parametrize(**bad_input_params(READING_ERRORS))
+def test_errors_about_y_say_how_it_was_read(make, exc, pattern):
+    assert_bad_input(make, exc, pattern)
+
+
+def test_a_loss_that_declares_real_targets_reads_integers_as_floats():
+    """The fix of the undeclared loss above: takes_class_indices = False."""
+    class Declared(_UndeclaredLoss):
+        takes_class_indices = False
+
+    x, y = np.zeros((4, 6, 2)), np.ones((4, 1), int)
+    hist = _gru_trainer(Declared())[1].fit(x, y, verbose=0)
+    assert np.isfinite(hist.history["loss"][0]) and hist.history["loss"][0] > 0

@@ -157,9 +157,11 @@ def test_targets_of_another_length_than_the_output_are_explained():
     model = small_rnn_model(seq=True)
     x, _ = random_sequences(n=4)
     y = np.zeros((4, 5, 1), np.float32)  # x has 6 steps
-    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but the model's output has 6 \(x has 6\)$"):
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but the model's output has 6 \(x has 6\); "
+                       r"y read as real-valued targets because the loss is MSELoss$"):
         adam_trainer(model).fit(x, y, verbose=0)
-    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but x has 6 \(truncated many-to-many needs the same\)$"):
+    with pytest.raises(ValueError, match=r"^fit: y has 5 steps but x has 6 \(truncated many-to-many needs the same\); "
+                       r"y read as real-valued targets because the loss is MSELoss$"):
         adam_trainer(model, k1=2).fit(x, y, verbose=0)
 
 
@@ -217,6 +219,14 @@ BAD_INPUTS = [
          ValueError, r"^fit: epochs must be >= 0, got -1"),
     ("fit_float_epochs", lambda: bad_fit(epochs=1.5),
          TypeError, r"^fit: epochs must be an int, got 1\.5 \(float\)"),
+    ("fit_zero_float_epochs", lambda: bad_fit(epochs=0.0),
+         TypeError, r"^fit: epochs must be an int, got 0\.0 \(float\)$"),
+    ("fit_numpy_float_epochs", lambda: bad_fit(epochs=np.float64(2.0)),
+         TypeError, r"^fit: epochs must be an int, got np\.float64\(2\.0\) \(float64\)$"),
+    ("fit_bool_epochs", lambda: bad_fit(epochs=True),
+         TypeError, r"^fit: epochs must be an int, got True \(bool\)$"),
+    ("evaluate_float_batch_size", lambda: bad_trainer().evaluate(BAD_X, BAD_Y, batch_size=2.0),
+         TypeError, r"^evaluate: batch_size must be an int, got 2\.0 \(float\)$"),
     ("fit_bool_batch_size", lambda: bad_fit(batch_size=True),
          TypeError, r"^fit: batch_size must be an int, got True \(bool\)"),
     ("fit_shuffle_string", lambda: bad_fit(shuffle="yes"),
