@@ -130,6 +130,9 @@ def check_last_dim(x, size, name, owner, ndim=None):
         raise ValueError(f"{owner}: {name} is empty (shape {fmt_shape(x.shape)})")
 
 
+LOSS_VALUE_HINT = "pass loss.backward(), the gradient of the loss, not the loss value"
+
+
 def grad_shape(grad_out, expected, owner, dtype):
     """Return ``grad_out`` as an array of ``dtype``, or raise unless its shape is ``expected``.
 
@@ -138,7 +141,8 @@ def grad_shape(grad_out, expected, owner, dtype):
     """
     g = as_float_array(grad_out, "grad_out", owner, dtype)
     if g.shape != tuple(expected):
-        raise ValueError(f"{owner}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}")
+        hint = f"; {LOSS_VALUE_HINT}" if g.ndim == 0 and len(expected) else ""
+        raise ValueError(f"{owner}: expected grad_out of shape {fmt_shape(expected)}, got {fmt_shape(g.shape)}{hint}")
     return g
 
 

@@ -29,7 +29,9 @@ def gradcheck(layer, x, grad_out=None, eps=1e-6, atol=1e-6, rtol=1e-5, seed=0, m
             gradient per input). Integer inputs (indices) are not differentiated.
         grad_out: the output gradient to backpropagate (default: random normal).
         eps: step of the central difference.
-        atol, rtol: an element passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+        atol: absolute tolerance: an element passes when
+            ``|analytic - numeric| <= atol + rtol * |numeric|``.
+        rtol: relative tolerance (see ``atol``).
         seed: seed of the default ``grad_out`` and of the element sampling.
         max_elements: check at most this many randomly chosen elements per tensor
             (default: all of them).

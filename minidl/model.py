@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import fmt_shape, positive_int
+from ._checks import LOSS_VALUE_HINT, fmt_shape, positive_int
 from ._grad_mode import no_grad
 from .io import save_model
 from .layers.layer import Layer, layer_class, layers_with_state
@@ -334,8 +334,7 @@ def _refuse_loss_value(grad_out, output_shape, owner):
     if scalar and output_shape not in (None, ()):
         value = np.asarray(grad_out).item()
         raise ValueError(f"{owner}: grad_out must be the gradient of the loss with respect to the model's output, "
-                         f"an array of shape {fmt_shape(output_shape)}, got the number {value!r}: pass "
-                         "loss.backward(), the gradient of the loss, not the loss value")
+                         f"an array of shape {fmt_shape(output_shape)}, got the number {value!r}: {LOSS_VALUE_HINT}")
 
 
 def _explain_stacking(layers, failed, err):

@@ -194,3 +194,14 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+def test_backward_of_a_loss_value_says_to_pass_its_gradient():
+    """The one check of every backward (_checks.grad_shape) hints when a number comes in."""
+    dense = mdl.Dense(3, 1)
+    dense.forward(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"expected grad_out of shape \(4, 1\), got \(\); pass loss\.backward\(\), "
+                                         r"the gradient of the loss, not the loss value$"):
+        dense.backward(0.3)
+    with pytest.raises(ValueError, match=r"expected grad_out of shape \(4, 1\), got \(4,\)$"):
+        dense.backward(np.ones(4, np.float32))          # a wrong shape, but not a number: no hint
