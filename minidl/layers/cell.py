@@ -7,15 +7,15 @@ from .._checks import (batch_input, kept_grads, positive_int, returned_array, re
                        state_tuple)
 from .layer import Layer
 
-CHUNK_BYTES = 2**20  # the size of one chunk's per-step arrays when no history is kept (time_chunk)
+CHUNK_BYTES = 2**18  # 256 KiB: one chunk's (steps, batch, width) array when no history is kept (time_chunk)
 
 
 def time_chunk(cell, batch):
     """Steps per chunk of time when ``RNN`` keeps no history (``no_grad``, ``predict``).
 
     ``max(1, CHUNK_BYTES // (batch * width * itemsize))`` with ``width`` the widest of the
-    input and the state arrays: each ``(steps, batch, width)`` array of one chunk is at most
-    1 MiB (an LSTM's gate block, ``4H`` wide, at most 4 MiB), whatever the sequence length.
+    input and the state arrays: each ``(steps, batch, width)`` array of one chunk takes at most
+    256 KiB (an LSTM's gate block, ``4H`` wide, at most 1 MiB), whatever the sequence length.
     The fused kernels project the input in these same chunks when they keep history, so that
     both make the same matrix products (BLAS rounds differently for different row counts).
     """

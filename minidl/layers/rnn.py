@@ -175,14 +175,22 @@ class RNN(Layer):
         ys = None
         for t0 in range(0, T, steps):
             part = slice(t0, t0 + steps)
-            xs, tmask = _time_major(x[:, part], None if mask is None else mask[:, part])
-            hs, final, _ = self._run(xs, state, tmask, keep=False)
-            state = tuple(np.array(s) for s in final)  # own copies: do not pin the chunk's arrays
+            hs, state = self._chunk(x[:, part], None if mask is None else mask[:, part], state)
             if self.return_sequences:
                 if ys is None:
                     ys = np.empty((B, T, hs.shape[2]), hs.dtype)
-                ys[:, part] = hs.transpose(1, 0, 2) if tmask is None else self._sequence_output(hs, tmask)
-        return ys, hs[-1], state
+                ys[:, part] = hs
+            last = hs[:, -1]
+        return ys, last, state
+
+    def _chunk(self, x, mask, state):
+        """One chunk ``x: (batch, steps, F)`` from ``state``, without history -> its outputs
+        ``(batch, steps, H)`` (zeros at masked steps) and its final state, both copies: nothing
+        of the chunk's working arrays outlives it."""
+        xs, tmask = _time_major(x, mask)
+        hs, final, _ = self._run(xs, state, tmask, keep=False)
+        out = self._sequence_output(hs, tmask) if self.return_sequences else np.array(hs[-1:].transpose(1, 0, 2))
+        return out, tuple(np.array(s) for s in final)
 
     def _run(self, xs, state, mask, keep):
         """``cell.forward_sequence`` on ``xs: (time, batch, F)`` (``mask``: ``(time, batch)`` or
