@@ -234,3 +234,50 @@ def generator(seed, owner):
     if not _is_int(seed) or seed < 0:
         raise TypeError(f"{owner}: seed must be None, a non-negative int or a numpy Generator, got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+def returned_tuple(value, where, *names):
+    """``value`` as the tuple ``names`` (e.g. ``"new_state", "cache"``) that user code ``where``
+    (``"MGU.step"``) must return, or a ``TypeError`` naming what it returned instead."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(names):
+        raise TypeError(f"{where} must return a tuple ({', '.join(names)}), got {_described(value)}")
+    return value
+
+
+def returned_array(value, shape, where, name):
+    """``value`` if it is an ndarray of ``shape``, else a ``TypeError`` (not an array) or a
+    ``ValueError`` (wrong shape) saying that user code ``where`` returned it as ``name``."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{where} returned {name} as {_described(value)}; expected an array of shape {fmt_shape(shape)}")
+    if value.shape != tuple(shape):
+        raise ValueError(f"{where} returned {name} of shape {fmt_shape(value.shape)}; expected {fmt_shape(shape)}")
+    return value
+
+
+def returned_arrays(value, shapes, where, name, hint=""):
+    """``value`` as a tuple of ndarrays, one of each of ``shapes``, returned by user code ``where``
+    as ``name``: a ``TypeError`` unless it is a tuple or list of that many arrays (``hint`` is added
+    to the message), a ``ValueError`` naming the first entry of a wrong shape."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(shapes):
+        raise TypeError(f"{where} returned {name} as {_described(value)}; expected a tuple of {len(shapes)} "
+                        f"array(s) shaped {', '.join(map(fmt_shape, shapes))}{hint}")
+    return tuple(returned_array(v, s, where, f"{name}[{k}]") for k, (v, s) in enumerate(zip(value, shapes)))
+
+
+def kept_grads(layer, where):
+    """Raise ``ValueError`` unless every parameter's ``grad`` of ``layer`` is still an array of its
+    parameter's shape after user code ``where`` added into it."""
+    for name, p in layer.named_parameters():
+        if not isinstance(p.grad, np.ndarray) or p.grad.shape != p.data.shape:
+            raise ValueError(f"{where} left {name}.grad as {_described(p.grad)}; expected an array of shape "
+                             f"{fmt_shape(p.data.shape)} like {name}.data: add into it ({name}.grad += ...), "
+                             "never replace it")
+
+
+def _described(value):
+    """What a value is, for an error message: ``ndarray of shape (8, 4)``, ``tuple of length 3``, ``float``."""
+    if isinstance(value, np.ndarray):
+        return f"ndarray of shape {fmt_shape(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__} of length {len(value)}"
+    return type(value).__name__

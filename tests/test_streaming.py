@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from minidl.layers import cell as cell_module
 
 
 pytestmark = pytest.mark.usefixtures("float64")      # tests/conftest.py: layers built in float64
@@ -264,3 +265,16 @@ def test_a_model_of_two_inputs_streams_a_tuple_of_chunks():
     with pytest.raises(ValueError, match=r"^Stream: Sequential.forward takes 1 input \(x\), got 2 arrays"):
         mdl.Stream(many_to_many(mdl.GRUCell))((a, b))
     assert stream.steps == 9                          # failed calls carry nothing
+
+
+def test_one_long_call_runs_in_bounded_chunks_with_the_numbers_of_forward(monkeypatch):
+    """Inside a call the RNNs run without history, ``time_chunk`` steps at a time (here 3, for
+    every layer's size): bit-exactly what ``forward`` with history gives, in working memory
+    that does not grow with the call (tests/layers/test_rnn_memory.py)."""
+    monkeypatch.setattr(cell_module, "CHUNK_BYTES", 3 * 2 * 5 * 8)
+    model = stacked()
+    model.eval()
+    x = sequence(model, steps=11)
+    assert [cell_module.time_chunk(r.cell, 2) for r in model.layers[2:5]] == [3, 3, 3]
+    out = mdl.Stream(model)(x)
+    np.testing.assert_array_equal(out, model.forward(x), strict=True)

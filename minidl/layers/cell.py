@@ -3,8 +3,24 @@
 import numpy as np
 
 from .. import init as _init
-from .._checks import batch_input, positive_int, state_tuple
+from .._checks import (batch_input, kept_grads, positive_int, returned_array, returned_arrays, returned_tuple,
+                       state_tuple)
 from .layer import Layer
+
+CHUNK_BYTES = 2**18  # 256 KiB: one chunk's (steps, batch, width) array when no history is kept (time_chunk)
+
+
+def time_chunk(cell, batch):
+    """Steps per chunk of time when ``RNN`` keeps no history (``no_grad``, ``predict``).
+
+    ``max(1, CHUNK_BYTES // (batch * width * itemsize))`` with ``width`` the widest of the
+    input and the state arrays: each ``(steps, batch, width)`` array of one chunk takes at most
+    256 KiB (an LSTM's gate block, ``4H`` wide, at most 1 MiB), whatever the sequence length.
+    The fused kernels project the input in these same chunks when they keep history, so that
+    both make the same matrix products (BLAS rounds differently for different row counts).
+    """
+    width = max(cell.input_size, *cell.state_size)
+    return max(1, CHUNK_BYTES // (batch * width * np.dtype(cell.dtype).itemsize))
 
 
 class Cell(Layer):
@@ -26,6 +42,11 @@ class Cell(Layer):
 
     and, when the state is not a single ``(batch, hidden_size)`` array, override
     ``state_size`` (LSTM: ``(H, H)``).
+
+    What the step methods return is checked at the first step of each call (the pair, the
+    state tuple and every shape; after the first ``step_backward``, each ``Parameter.grad``'s
+    shape): a ``TypeError`` or ``ValueError`` names the cell, the method, what was expected
+    and what was received.
 
     ``RNN`` calls the sequence methods ``forward_sequence`` / ``backward_sequence`` /
     ``state_at``. Their defaults here loop over ``step`` and ``step_backward``, so a
@@ -80,7 +101,7 @@ class Cell(Layer):
             state = self.initial_state(len(x))
         else:
             state = state_tuple(state, self.state_size, self, self.dtype, batch=len(x))
-        return self.step(x, state)[0]
+        return self._checked_step(x, state)[0]
 
     # ---- the step interface (what a user's cell implements) -----------------------
     def step(self, x, state):
@@ -110,7 +131,7 @@ class Cell(Layer):
         caches = []
         outputs = []
         for t in range(xs.shape[0]):
-            new_state, cache = self.step(xs[t], state)
+            new_state, cache = (self.step if t else self._checked_step)(xs[t], state)
             if mask is not None:
                 real = mask[t][:, None]
                 new_state = tuple(np.where(real, new, old) for new, old in zip(new_state, state))
@@ -137,14 +158,15 @@ class Cell(Layer):
         dstate = tuple(dstate)
         dxs = [None] * len(caches)
         for t in range(len(caches) - 1, -1, -1):
+            step_backward = self.step_backward if t < len(caches) - 1 else self._checked_step_backward
             if dhs is not None:
                 dstate = (dstate[0] + dhs[t],) + dstate[1:]
             if mask is None:
-                dxs[t], dstate = self.step_backward(dstate, caches[t])
+                dxs[t], dstate = step_backward(dstate, caches[t])
             else:
                 real = mask[t][:, None]
                 zero = np.zeros((), dstate[0].dtype)
-                dx, dprev = self.step_backward(tuple(np.where(real, d, zero) for d in dstate), caches[t])
+                dx, dprev = step_backward(tuple(np.where(real, d, zero) for d in dstate), caches[t])
                 dxs[t] = np.where(real, dx, zero)
                 dstate = tuple(np.where(real, dp, d) for dp, d in zip(dprev, dstate))
             dstate = tuple(dstate)
@@ -153,3 +175,25 @@ class Cell(Layer):
     def state_at(self, cache, t):
         """The state after ``t`` steps (0 <= t <= time) of the forward that made ``cache``."""
         return cache[1][t]
+
+    # ---- the checks of what a user's step methods return (first step of a call only) ----
+    def _checked_step(self, x, state):
+        """``step(x, state)``, its return checked: ``(new_state, cache)``, ``new_state`` a tuple
+        of arrays shaped like ``state``."""
+        where = f"{type(self).__name__}.step"
+        new_state, cache = returned_tuple(self.step(x, state), where, "new_state", "cache")
+        shapes = [(len(x), n) for n in self.state_size]
+        hint = " (one per state_size entry: return (h_new,), cache, not h_new, cache)"
+        return returned_arrays(new_state, shapes, where, "new_state", hint), cache
+
+    def _checked_step_backward(self, dstate, cache):
+        """``step_backward(dstate, cache)``, its return checked: ``(dx, dstate_prev)`` with
+        ``dx: (batch, input_size)`` and ``dstate_prev`` shaped like ``dstate``; then each
+        parameter's grad must still have its parameter's shape."""
+        where = f"{type(self).__name__}.step_backward"
+        dx, dprev = returned_tuple(self.step_backward(dstate, cache), where, "dx", "dstate_prev")
+        B = dstate[0].shape[0]
+        returned_array(dx, (B, self.input_size), where, "dx")
+        dprev = returned_arrays(dprev, [d.shape for d in dstate], where, "dstate_prev", " (one per state_size entry)")
+        kept_grads(self, where)
+        return dx, dprev

@@ -8,7 +8,8 @@ functions here compute the same numbers for a whole sequence
 ``xs: (time, batch, features)`` (time-major) at once, with four tricks:
 
 1. **One matmul for the input projections** of all steps before the loop
-   (``project``), and **one matmul for each weight gradient** after it
+   (``project``; one per chunk of ``cell.time_chunk`` steps, the chunks ``RNN`` runs in
+   when it keeps no history, so both paths give the same numbers), and **one matmul for each weight gradient** after it
    (``accumulate_weights``): the loop over time keeps only the recurrent product.
 2. **One tanh for all gates.** ``sigmoid(a) = (1 + tanh(a / 2)) / 2``: with the
    columns of the sigmoid gates scaled by 1/2 once (in the weights, before the
@@ -46,6 +47,7 @@ array per state entry (index ``t``: the state after ``t`` steps).
 import numpy as np
 
 from .._math import ACTIVATIONS
+from .cell import time_chunk
 
 
 class Workspace:
@@ -76,13 +78,21 @@ def _scratch(cell, name, shape, dtype):
     return vars(cell).setdefault("_workspace", Workspace()).array(name, shape, dtype)
 
 
-def project(xs, kernel, bias):
-    """``xs: (T, B, F) -> (T, B, G)``: ``x_t @ kernel + bias`` of every step in one matmul."""
+def project(cell, xs, kernel, bias):
+    """``xs: (T, B, F) -> (T, B, G)``: ``x_t @ kernel + bias`` of every step, one matmul per
+    chunk of ``time_chunk(cell, B)`` steps: the chunks ``RNN`` runs in without history, so that
+    a forward with history makes the very same products (BLAS rounds by row count)."""
     T, B, F = xs.shape
-    x2 = xs.reshape(T * B, F)
-    out = x2 * kernel if F == 1 else x2 @ kernel  # same products; numpy's matmul is slow at K = 1
-    out += bias
-    return out.reshape(T, B, -1)
+    out = np.empty((T, B, kernel.shape[1]), np.result_type(xs, kernel))
+    steps = time_chunk(cell, B)
+    for t0 in range(0, T, steps):
+        x2, out2 = xs[t0:t0 + steps].reshape(-1, F), out[t0:t0 + steps].reshape(-1, kernel.shape[1])
+        if F == 1:
+            np.multiply(x2, kernel, out=out2)  # same products; numpy's matmul is slow at K = 1
+        else:
+            np.matmul(x2, kernel, out=out2)
+        out2 += bias
+    return out
 
 
 def accumulate_weights(cell, xs, hs_prev, d_in, d_rec=None):
@@ -134,7 +144,7 @@ def rnn_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     """``RNNCell.step`` over all of ``xs: (T, B, F)``; returns ``(hs, final_state, cache)``."""
     T, B, _ = xs.shape
     act, _ = ACTIVATIONS[cell.activation]
-    a = project(xs, cell.kernel.data, cell.bias.data)  # pre-activations, the recurrent part added per step
+    a = project(cell, xs, cell.kernel.data, cell.bias.data)  # pre-activations, the recurrent part added per step
     U = cell.recurrent_kernel.data
     hs = np.empty((T + 1, B, cell.hidden_size), a.dtype)  # hs[t]: the state after t steps
     hs[0] = state[0]
@@ -195,7 +205,7 @@ def lstm_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     dtype = cell.kernel.data.dtype
     scale, shift = _lstm_gate_affine(H, dtype)
     # Scaling the weights once lets one tanh per step give all four activations.
-    gates = project(xs, cell.kernel.data * scale, cell.bias.data * scale)  # becomes [i, f, g, o] per step
+    gates = project(cell, xs, cell.kernel.data * scale, cell.bias.data * scale)  # becomes [i, f, g, o] per step
     U = cell.recurrent_kernel.data * scale
     hs = np.empty((T + 1, B, H), dtype)  # hs[t], cs[t]: the state after t steps
     cs = np.empty((T + 1, B, H), dtype)
@@ -293,7 +303,7 @@ def gru_forward_sequence(cell, xs, state, keep_history=True, mask=None):
     scale[:2 * H] = 0.5
     bias = b_in.copy()
     bias[:2 * H] += b_rec[:2 * H]
-    gates = project(xs, cell.kernel.data * scale, bias * scale)  # becomes [z, r, n] per step
+    gates = project(cell, xs, cell.kernel.data * scale, bias * scale)  # becomes [z, r, n] per step
     U = cell.recurrent_kernel.data * scale
     b_hn = b_rec[2 * H:]
     hs = np.empty((T + 1, B, H), dtype)  # hs[t]: the state after t steps

@@ -4,10 +4,11 @@ import inspect
 
 import numpy as np
 
-from .._checks import batch_input, flag, grad_shape, state_tuple, time_mask
+from .._checks import (batch_input, flag, grad_shape, kept_grads, returned_array, returned_arrays, returned_tuple,
+                       state_tuple, time_mask)
 from .._grad_mode import is_grad_enabled
 from .layer import Layer, layer_class
-from .cell import Cell
+from .cell import Cell, time_chunk
 
 
 class RNN(Layer):
@@ -136,33 +137,80 @@ class RNN(Layer):
         """``x: (batch, time, features)`` -> the last output ``(batch, H)``, or every step's
         ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache.
         ``mask: (batch, time)`` bool (True: a real step); ``initial_state``: a tuple of
-        ``(batch, n)`` arrays starting this call."""
+        ``(batch, n)`` arrays starting this call. Without history (``no_grad``) the cell runs
+        ``time_chunk(cell, batch)`` steps at a time, the state carried from chunk to chunk: the
+        same numbers, in working memory that does not grow with ``time``."""
         x = batch_input(x, self.cell.input_size, self, self.cell.dtype, time=True)
         B, T, _ = x.shape
         mask = time_mask(mask, (B, T), self)
         state = self._start_state(B, initial_state)
         if not self.stateful:
             self._state = None  # a state set on a non-stateful RNN starts one forward only
-        keep = is_grad_enabled()
-        if mask is None:
-            xs = np.ascontiguousarray(x.transpose(1, 0, 2))
-            hs, final, cache = self.cell.forward_sequence(xs, state, keep)
-        else:
+        if mask is not None:
             _takes_masks(self.cell)
-            mask = np.ascontiguousarray(mask.T)  # (time, batch), as the cell gets it
-            xs = np.where(mask[..., None], x.transpose(1, 0, 2), x.dtype.type(0))  # padding never reaches the cell
-            hs, final, cache = self.cell.forward_sequence(xs, state, keep, mask=mask)
+        if is_grad_enabled():
+            xs, tmask = _time_major(x, mask)
+            hs, final, cache = self._run(xs, state, tmask, keep=True)
+            # The outputs are copies: hs may be the very array backward reads (built-in cells).
+            ys = self._sequence_output(hs, tmask) if self.return_sequences else None
+            last = hs[-1]
+        else:
+            ys, last, final = self._forward_in_chunks(x, mask, state)
+            cache = tmask = None
         final = tuple(np.array(s) for s in final)  # own copies: do not pin the per-step arrays
-        self._cache, self._cache_len, self._batch, self._final, self._mask = cache, T, B, final, mask
+        self._cache, self._cache_len, self._batch, self._final, self._mask = cache, T, B, final, tmask
         if self.stateful:
             self._state = final
-        # The outputs are copies: hs may be the very array backward reads (built-in cells).
-        if mask is None:
-            return hs.copy().transpose(1, 0, 2) if self.return_sequences else np.array(hs[-1])
-        zero = hs.dtype.type(0)
         if self.return_sequences:
-            return np.where(mask[..., None], hs, zero).transpose(1, 0, 2)
-        return final[0].copy()  # the state after the last real step; the start state for a row without one
+            return ys
+        # Masked: the state after the last real step; the start state for a row without one.
+        return np.array(last) if mask is None else final[0].copy()
+
+    def _forward_in_chunks(self, x, mask, state):
+        """The forward without history, ``time_chunk(cell, batch)`` steps at a time.
+
+        Returns ``(outputs (batch, time, H) or None, the last step's output, final state)``."""
+        B, T, _ = x.shape
+        steps = time_chunk(self.cell, B)
+        ys = None
+        for t0 in range(0, T, steps):
+            part = slice(t0, t0 + steps)
+            hs, state = self._chunk(x[:, part], None if mask is None else mask[:, part], state)
+            if self.return_sequences:
+                if ys is None:
+                    ys = np.empty((B, T, hs.shape[2]), hs.dtype)
+                ys[:, part] = hs
+            last = hs[:, -1]
+        return ys, last, state
+
+    def _chunk(self, x, mask, state):
+        """One chunk ``x: (batch, steps, F)`` from ``state``, without history -> its outputs
+        ``(batch, steps, H)`` (zeros at masked steps) and its final state, both copies: nothing
+        of the chunk's working arrays outlives it."""
+        xs, tmask = _time_major(x, mask)
+        hs, final, _ = self._run(xs, state, tmask, keep=False)
+        out = self._sequence_output(hs, tmask) if self.return_sequences else np.array(hs[-1:].transpose(1, 0, 2))
+        return out, tuple(np.array(s) for s in final)
+
+    def _run(self, xs, state, mask, keep):
+        """``cell.forward_sequence`` on ``xs: (time, batch, F)`` (``mask``: ``(time, batch)`` or
+        None), its return checked against the contract: ``(hs, final_state, cache)``."""
+        cell = self.cell
+        out = cell.forward_sequence(xs, state, keep) if mask is None else cell.forward_sequence(xs, state, keep, mask=mask)
+        where = f"{type(cell).__name__}.forward_sequence"
+        hs, final, cache = returned_tuple(out, where, "hs", "final_state", "cache")
+        T, B, _ = xs.shape
+        returned_array(hs, (T, B, cell.hidden_size), where, "hs")
+        final = returned_arrays(final, [(B, n) for n in cell.state_size], where, "final_state")
+        return hs, final, cache
+
+    @staticmethod
+    def _sequence_output(hs, mask):
+        """Every step's output ``(batch, time, H)`` from ``hs: (time, batch, H)`` (a new array),
+        zeros where ``mask: (time, batch)`` is False."""
+        if mask is None:
+            return hs.copy().transpose(1, 0, 2)
+        return np.where(mask[..., None], hs, hs.dtype.type(0)).transpose(1, 0, 2)
 
     def _start_state(self, batch, initial_state):
         """The state this forward starts from: ``initial_state``, the stored one, or zeros."""
@@ -200,11 +248,16 @@ class RNN(Layer):
         else:
             dhs = None
             dstate[0] += g
+        cell = self.cell
         if mask is None:
-            dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache)
+            out = cell.backward_sequence(dhs, tuple(dstate), self._cache)
         else:
-            dxs, dstate0 = self.cell.backward_sequence(dhs, tuple(dstate), self._cache, mask=mask)
-        self.initial_state_grad = tuple(dstate0)
+            out = cell.backward_sequence(dhs, tuple(dstate), self._cache, mask=mask)
+        where = f"{type(cell).__name__}.backward_sequence"
+        dxs, dstate0 = returned_tuple(out, where, "dxs", "dstate0")
+        returned_array(dxs, (T, B, cell.input_size), where, "dxs")
+        self.initial_state_grad = returned_arrays(dstate0, [d.shape for d in dstate], where, "dstate0")
+        kept_grads(cell, where)
         return dxs.transpose(1, 0, 2)
 
     def _final_state_grad(self, grad_final_state, dtype):
@@ -215,6 +268,15 @@ class RNN(Layer):
                              f"entries), like final_state, got {_describe(grad_final_state)}")
         return tuple(None if d is None else grad_shape(d, (self._batch, n), f"{self} grad_final_state[{k}]", dtype)
                      for k, (d, n) in enumerate(zip(grad_final_state, sizes)))
+
+
+def _time_major(x, mask):
+    """``x: (batch, time, F)`` as ``(time, batch, F)``, contiguous, zeros at the padded steps
+    (padding never reaches the cell), and ``mask`` as ``(time, batch)``, as the cell gets them."""
+    if mask is None:
+        return np.ascontiguousarray(x.transpose(1, 0, 2)), None
+    mask = np.ascontiguousarray(mask.T)
+    return np.where(mask[..., None], x.transpose(1, 0, 2), x.dtype.type(0)), mask
 
 
 def _takes_masks(cell):

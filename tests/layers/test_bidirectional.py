@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from minidl.layers import cell as cell_module
 from tests.helpers import (
     Masked, assert_close_rel, assert_fit_is_one_manual_step, assert_output_edits_leave_gradients, pad_with,
     random_state, right_padded_mask, scattered_mask,
@@ -316,3 +317,21 @@ def test_bidirectional_bad_masks_and_states(rng, kwargs, error, pattern):
     bi = mdl.Bidirectional(mdl.RNN(mdl.GRUCell(2, 3)))
     with pytest.raises(error, match=pattern):
         bi.forward(rng.standard_normal((2, 4, 2)), **kwargs)
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_no_grad_in_chunks_is_bit_exact_with_the_forward_with_history(float64, monkeypatch, kind, return_sequences):
+    """Both directions run without history in chunks of ``time_chunk`` steps (3 here): the same
+    numbers as with history, masks and initial states included."""
+    mdl.set_seed(8)
+    rng = np.random.default_rng(8)
+    layer = mdl.Bidirectional(mdl.RNN(_cell(kind, 2, 3), return_sequences=return_sequences))
+    monkeypatch.setattr(cell_module, "CHUNK_BYTES", 3 * 4 * 3 * 8)
+    assert cell_module.time_chunk(layer.forward_layer.cell, 4) == 3
+    x, mask = rng.standard_normal((4, 10, 2)), scattered_mask(rng, 4, 10)
+    initial = (random_state(layer.forward_layer.cell, 4, rng), random_state(layer.backward_layer.cell, 4, rng))
+    y = layer.forward(x, mask=mask, initial_state=initial)
+    with mdl.no_grad():
+        y_ng = layer.forward(x, mask=mask, initial_state=initial)
+    np.testing.assert_array_equal(y_ng, y, strict=True)

@@ -249,3 +249,91 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+# ---- what a user's step methods return is checked at the first step, naming cell and method ----
+def _broken(step=None, step_backward=None):
+    """A ``_LeakyCell`` subclass whose ``step`` / ``step_backward`` return ``step(out)`` /
+    ``step_backward(out)`` of the correct return ``out`` instead."""
+    class Broken(_LeakyCell):
+        def step(self, x, state):
+            out = super().step(x, state)
+            return out if step is None else step(out)
+
+        def step_backward(self, dstate, cache):
+            out = super().step_backward(dstate, cache)
+            if step_backward is None:
+                return out
+            return step_backward(self, out)
+    return Broken
+
+
+def _replace_grad(cell, out):
+    cell.u.grad = cell.u.grad.sum(axis=0)  # assigned instead of added into, and of the wrong shape
+    return out
+
+
+BROKEN_STEPS = {
+    "h instead of (h,)": (lambda out: (out[0][0], out[1]), TypeError,
+                          r"Broken\.step returned new_state as ndarray of shape \(8, 4\); expected a tuple of 1 "
+                          r"array\(s\) shaped \(8, 4\) \(one per state_size entry: return \(h_new,\), cache"),
+    "no cache": (lambda out: out[0], TypeError, r"Broken\.step must return a tuple \(new_state, cache\), got tuple of length 1"),
+    "h of the wrong width": (lambda out: ((out[0][0][:, :3],), out[1]), ValueError,
+                             r"Broken\.step returned new_state\[0\] of shape \(8, 3\); expected \(8, 4\)"),
+    "h a list": (lambda out: ((out[0][0].tolist(),), out[1]), TypeError,
+                 r"Broken\.step returned new_state\[0\] as list of length 8; expected an array of shape \(8, 4\)"),
+}
+BROKEN_BACKWARDS = {
+    "dx transposed": (lambda cell, out: (out[0].T, out[1]), ValueError,
+                      r"Broken\.step_backward returned dx of shape \(2, 8\); expected \(8, 2\)"),
+    "dh instead of (dh,)": (lambda cell, out: (out[0], out[1][0]), TypeError,
+                            r"Broken\.step_backward returned dstate_prev as ndarray of shape \(8, 4\); expected a tuple"),
+    "dstate_prev of the wrong batch": (lambda cell, out: (out[0], (out[1][0][:1],)), ValueError,
+                                       r"Broken\.step_backward returned dstate_prev\[0\] of shape \(1, 4\); expected \(8, 4\)"),
+    "one value": (lambda cell, out: out[0], TypeError,
+                  r"Broken\.step_backward must return a tuple \(dx, dstate_prev\), got ndarray of shape \(8, 2\)"),
+    "a grad replaced": (_replace_grad, ValueError,
+                        r"Broken\.step_backward left u\.grad as ndarray of shape \(4,\); expected an array of shape "
+                        r"\(4, 4\) like u\.data: add into it \(u\.grad \+= \.\.\.\), never replace it"),
+}
+
+
+@pytest.mark.parametrize("mistake", BROKEN_STEPS)
+def test_a_wrong_step_return_is_named_at_the_first_step(rng, mistake):
+    """The reported case: ``predict`` gave shape (1,) for a batch of 8 when ``step`` returned ``h``."""
+    edit, exc, pattern = BROKEN_STEPS[mistake]
+    cell = _broken(step=edit)(2, 4)
+    x = rng.standard_normal((8, 5, 2))
+    for run in (lambda: mdl.Sequential([mdl.RNN(cell)]).predict(x), lambda: mdl.RNN(cell)(x),
+                lambda: mdl.RNN(cell, return_sequences=True).forward(x, mask=np.ones((8, 5), bool)),
+                lambda: cell(x[:, 0])):
+        with pytest.raises(exc, match=pattern):
+            run()
+
+
+@pytest.mark.parametrize("mistake", BROKEN_BACKWARDS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_a_wrong_step_backward_return_is_named_at_the_first_step(rng, mistake, masked):
+    edit, exc, pattern = BROKEN_BACKWARDS[mistake]
+    rnn = mdl.RNN(_broken(step_backward=edit)(2, 4))
+    rnn.forward(rng.standard_normal((8, 5, 2)), mask=np.ones((8, 5), bool) if masked else None)
+    with pytest.raises(exc, match=pattern):
+        rnn.backward(np.ones((8, 4)))
+
+
+def test_the_returns_are_checked_at_the_first_step_only(monkeypatch, rng):
+    """The checks cost one step's worth of shape comparisons per call; the built-in cells'
+    fused kernels never reach them."""
+    calls = []
+    for name in ("_checked_step", "_checked_step_backward"):
+        checked = getattr(mdl.Cell, name)
+        monkeypatch.setattr(mdl.Cell, name, lambda self, *a, _c=checked, _n=name: calls.append(_n) or _c(self, *a))
+    rnn = mdl.RNN(_LeakyCell(2, 4), return_sequences=True)
+    x = rng.standard_normal((3, 40, 2))
+    rnn.backward(rnn.forward(x))
+    assert calls == ["_checked_step", "_checked_step_backward"]
+    calls.clear()
+    for cell in (mdl.LSTMCell(2, 4), mdl.GRUCell(2, 4), mdl.RNNCell(2, 4)):
+        rnn = mdl.RNN(cell, return_sequences=True)
+        rnn.backward(rnn.forward(x))
+    assert calls == []

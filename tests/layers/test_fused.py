@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
+from minidl.layers import cell as cell_module
 from tests.helpers import CELL_KINDS, make_cell, random_state, scattered_mask, with_step_loop
 
 ATOL = 1e-12
@@ -202,3 +203,15 @@ def test_masked_without_history(float64, kind):
     np.testing.assert_array_equal(hs, hs_kept)
     for a, b in zip(final, final_kept, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("F", [1, 3])  # F = 1: project's broadcast
+def test_projection_in_chunks_of_time_equals_steps(float64, monkeypatch, kind, F):
+    """``project`` makes one product per ``time_chunk`` steps (3, 3 and 1 here), with history
+    too, so that a forward without history (RNN runs it in those chunks) gives the same numbers."""
+    T, B, H = 7, 2, 4
+    cell, xs, state, dhs, dfinal = problem(kind, T, B, F, H)
+    monkeypatch.setattr(cell_module, "CHUNK_BYTES", 3 * B * max(F, *cell.state_size) * 8)
+    assert cell_module.time_chunk(cell, B) == 3
+    assert_same(run(fused(cell), cell, xs, state, dhs, dfinal), run(steps(cell), cell, xs, state, dhs, dfinal))

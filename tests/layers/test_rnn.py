@@ -5,6 +5,8 @@ Users' cells in RNN: tests/layers/test_cell.py; masks: tests/layers/test_rnn_mas
 initial and final states: tests/layers/test_rnn_states.py; PyTorch's packed sequences:
 tests/layers/test_packed.py."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -342,3 +344,43 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(**bad_input_params(BAD_INPUTS))
 def test_bad_input(make, exc, pattern):
     assert_bad_input(make, exc, pattern)
+
+
+def _fast_path(forward=None, backward=None):
+    """An ``LSTMCell`` whose own sequence methods return ``forward(out)`` / ``backward(out)``."""
+    class FastCell(mdl.LSTMCell):
+        def forward_sequence(self, xs, state, keep_history=True, mask=None):
+            out = super().forward_sequence(xs, state, keep_history, mask)
+            return out if forward is None else forward(out)
+
+        def backward_sequence(self, dhs, dstate, cache, mask=None):
+            out = super().backward_sequence(dhs, dstate, cache, mask)
+            return out if backward is None else backward(out)
+    return FastCell(2, 3)
+
+
+FAST_PATH_MISTAKES = {
+    "forward_pair": (_fast_path(forward=lambda out: out[:2]), TypeError,
+                     r"FastCell\.forward_sequence must return a tuple \(hs, final_state, cache\), got tuple of length 2"),
+    "hs_width": (_fast_path(forward=lambda out: (out[0][:, :, :2],) + out[1:]), ValueError,
+                 r"FastCell\.forward_sequence returned hs of shape \(5, 4, 2\); expected \(5, 4, 3\)"),
+    "final_array": (_fast_path(forward=lambda out: (out[0], out[1][0], out[2])), TypeError,
+                    r"FastCell\.forward_sequence returned final_state as ndarray of shape \(4, 3\); expected a tuple of 2"),
+    "dxs_width": (_fast_path(backward=lambda out: (out[0][:, :, :1], out[1])), ValueError,
+                  r"FastCell\.backward_sequence returned dxs of shape \(5, 4, 1\); expected \(5, 4, 2\)"),
+    "dstate0_count": (_fast_path(backward=lambda out: (out[0], out[1][:1])), TypeError,
+                      r"FastCell\.backward_sequence returned dstate0 as tuple of length 1; expected a tuple of 2"),
+}
+
+
+@pytest.mark.parametrize("mistake, grad", [(m, True) for m in FAST_PATH_MISTAKES]
+                         + [(m, False) for m in FAST_PATH_MISTAKES if "backward" not in FAST_PATH_MISTAKES[m][2]])
+def test_a_fast_path_returning_the_wrong_thing_is_named(rng, mistake, grad):
+    """``RNN`` checks what a cell's sequence methods return against the contract, with history
+    and without (then once per chunk of ``time_chunk`` steps)."""
+    cell, exc, pattern = FAST_PATH_MISTAKES[mistake]
+    rnn, x = mdl.RNN(cell), rng.standard_normal((4, 5, 2))
+    with pytest.raises(exc, match=pattern):
+        with contextlib.nullcontext() if grad else mdl.no_grad():
+            rnn.forward(x)
+        rnn.backward(np.ones((4, 3)))
