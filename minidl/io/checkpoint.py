@@ -145,12 +145,17 @@ def _architecture(model, where):
     out = []
     for path, layer in _walk(model):
         try:
-            config = json.loads(json.dumps(layer.get_config(), default=json_default))
+            config = json.loads(json.dumps(layer.get_config(), default=_as_json))
         except (TypeError, ValueError) as err:
             raise TypeError(f"{where}: {_layer(path)} ({type(layer).__name__}) has a config that is not JSON: "
                             f"{err}") from None
         out.append([path, type(layer).__name__, config])
     return out
+
+
+def _as_json(value):
+    """``json.dumps``'s ``default`` for configs: arrays as nested lists, numpy scalars as numbers."""
+    return value.tolist() if isinstance(value, np.ndarray) else json_default(value)
 
 
 def _layer(path):
@@ -191,7 +196,7 @@ def _describe(obj, where):
         return None
     get_config = getattr(obj, "get_config", None)
     try:
-        config = json.loads(json.dumps(get_config() if callable(get_config) else {}, default=json_default))
+        config = json.loads(json.dumps(get_config() if callable(get_config) else {}, default=_as_json))
     except (TypeError, ValueError) as err:
         raise TypeError(f"{where}: the config of {type(obj).__name__} is not JSON: {err}") from None
     return [type(obj).__name__, config]
@@ -213,7 +218,8 @@ def _canonical(value):
 def _checked_weights(state, dtype, model, where):
     """The model's state from the checkpoint, checked against ``model``: the same names, shapes and dtypes, finite."""
     if dtype != str(np.dtype(model.dtype)):
-        raise ValueError(f"{where}: dtype {dtype!r:.40} in the checkpoint, {np.dtype(model.dtype)} in the model")
+        shown = dtype if isinstance(dtype, str) and dtype.isidentifier() else f"{dtype!r:.40}"
+        raise ValueError(f"{where}: dtype {shown} in the checkpoint, {np.dtype(model.dtype)} in the model")
     if not isinstance(state, dict):
         raise ValueError(f"{where}: malformed model state {state!r:.200}")
     params = dict(model.named_parameters())

@@ -72,7 +72,7 @@ def assert_refused(trainer, path, message, warnings_are_errors=False):
     (lambda: trainer_for(build(p=0.5)), r": layer 1 \(Dropout\) has p=0\.3 in the checkpoint, p=0\.5 in the model$"),
     (lambda: trainer_for(mdl.Sequential(build().layers[:3])), r": layer 3 is Tanh in the checkpoint, absent in the model"),
     (lambda: trainer_for(build(H=5)), r"layer 0\.cell \(LSTMCell\) has hidden_size=4 in the checkpoint, hidden_size=5"),
-    (lambda: trainer_for(build().astype(np.float64)), r": dtype 'float32' in the checkpoint, float64 in the model$"),
+    (lambda: trainer_for(build().astype(np.float64)), r": dtype float32 in the checkpoint, float64 in the model$"),
     (lambda: trainer_for(build(), optimizer=lambda ps: mdl.SGD(ps, lr=0.1)),
      r": optimizer Adam\(lr=0\.01, betas=\[0\.9, 0\.999\], eps=1e-08, weight_decay=0\.0\) in the checkpoint, "
      r"SGD\(lr=0\.1, momentum=0\.0, nesterov=False, weight_decay=0\.0\) in the trainer$"),
@@ -96,7 +96,7 @@ def test_a_float64_checkpoint_is_not_cast_into_a_float32_model(tmp_path):
     trainer = trainer_for(build().astype(np.float64))
     path = tmp_path / "c64.npz"
     trainer.save_checkpoint(path)
-    assert_refused(trainer_for(build()), path, r": dtype 'float64' in the checkpoint, float32 in the model$")
+    assert_refused(trainer_for(build()), path, r": dtype float64 in the checkpoint, float32 in the model$")
     same = trainer_for(build().astype(np.float64))
     same.load_checkpoint(path)
     assert all(p.data.dtype == np.float64 for p in same.model.parameters())
@@ -183,3 +183,21 @@ def test_bad_numbers_are_refused_before_anything_changes(saved, tmp_path, edit, 
         assert trainer.epoch == 2
     else:
         assert_refused(trainer, path, message, warnings_are_errors)
+
+
+def test_a_config_holding_arrays_is_compared_by_value(tmp_path):
+    """A user's loss whose get_config returns an array: stored as a list, compared by value."""
+    class Weighted(mdl.MSELoss):
+        def __init__(self, weights):
+            super().__init__()
+            self.weights = np.asarray(weights, dtype=np.float32)
+
+        def get_config(self):
+            return {**super().get_config(), "weights": self.weights}
+
+    mdl.set_seed(0)
+    trainer_for(build(), loss=Weighted([1.0, 2.0])).save_checkpoint(tmp_path / "w.npz")
+    trainer_for(build(), loss=Weighted([1.0, 2.0])).load_checkpoint(tmp_path / "w.npz")
+    assert_refused(trainer_for(build(), loss=Weighted([1.0, 3.0])), tmp_path / "w.npz",
+                   r": loss Weighted\(weights=\[1\.0, 2\.0\]\) in the checkpoint, "
+                   r"Weighted\(weights=\[1\.0, 3\.0\]\) in the trainer$")
