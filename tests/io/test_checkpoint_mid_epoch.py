@@ -41,15 +41,16 @@ DATA = random_sequences(n=11, T=6, seq=True)
 FIT = {"batch_size": 3, "verbose": 0, "metrics": ("mae",)}
 
 
-@pytest.mark.parametrize("epoch, batch, hook", [(1, 1, "on_batch_end"), (0, 0, "on_batch_end"),
-                                                (2, 3, "on_batch_end"), (1, 2, "on_batch_begin")])
-def test_a_checkpoint_saved_between_batches_resumes_exactly(tmp_path, epoch, batch, hook):
+@pytest.mark.parametrize("epoch, batch, hook, k1, k2", [
+    (1, 1, "on_batch_end", 2, 3), (0, 0, "on_batch_end", 2, 3), (2, 3, "on_batch_end", 2, 3),
+    (1, 2, "on_batch_begin", 2, 3), (1, 1, "on_batch_end", None, None)])
+def test_a_checkpoint_saved_between_batches_resumes_exactly(tmp_path, epoch, batch, hook, k1, k2):
     x, y = DATA
-    straight = fresh(4)
+    straight = fresh(4, k1, k2)
     expected = straight.fit(x, y, epochs=4, **FIT).history
     path = tmp_path / "mid.npz"
-    fresh(4).fit(x, y, epochs=4, callbacks=[SaveAt(path, epoch, batch, hook)], **FIT)
-    resumed = fresh(77)
+    fresh(4, k1, k2).fit(x, y, epochs=4, callbacks=[SaveAt(path, epoch, batch, hook)], **FIT)
+    resumed = fresh(77, k1, k2)
     resumed.load_checkpoint(path)
     assert resumed.epoch == epoch
     got = resumed.fit(x, y, epochs=4 - epoch, **FIT).history

@@ -16,7 +16,9 @@ from tests.io.mutations import header_of, members_of, npy_bytes, with_header, zi
 
 
 def build(head=mdl.Tanh, p=0.3, H=4):
-    return mdl.Sequential([mdl.RNN(mdl.LSTMCell(2, H)), mdl.Dropout(p), mdl.Dense(H, 1), head()])
+    model = mdl.Sequential([mdl.RNN(mdl.LSTMCell(2, H)), mdl.Dropout(p), mdl.Dense(H, 1), head()])
+    model.layers[3].rng = np.random.default_rng(H)  # a layer's own generator: restored, or left alone
+    return model
 
 
 def trainer_for(model, optimizer=None, clipper="default", loss=None, seed=3):
@@ -47,6 +49,9 @@ def snapshot(trainer):
         "counts": [trainer.epoch, trainer.updates],
         "rng": trainer.rng.bit_generator.state,
         "global_rng": mdl._random.get_rng().bit_generator.state,
+        "layer_rngs": [v.bit_generator.state for layer in trainer.model.sublayers() for v in vars(layer).values()
+                       if isinstance(v, np.random.Generator)],
+        "lr": trainer.optimizer.lr,
         "history": [trainer.history.epoch, trainer.history.history],
     }, default=str)
 
@@ -112,7 +117,8 @@ def test_the_learning_rate_is_taken_from_the_checkpoint(saved):
 def test_a_layer_generator_the_model_lacks_is_refused(saved, tmp_path):
     model = build()
     model.layers[1].rng = np.random.default_rng(0)  # a generator the checkpoint has no state for
-    assert_refused(trainer_for(model), saved, r"the checkpoint holds the layer generators \[\], the model \['1\.rng'\]$")
+    assert_refused(trainer_for(model), saved,
+                   r"the checkpoint holds the layer generators \['3\.rng'\], the model \['1\.rng', '3\.rng'\]$")
 
 
 def test_a_checkpoint_of_an_older_minidl_is_refused(saved, tmp_path):
