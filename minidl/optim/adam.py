@@ -25,6 +25,8 @@ class Adam(Optimizer):
     State per parameter: ``step``, ``exp_avg`` (m) and ``exp_avg_sq`` (v), torch's names.
     """
 
+    non_negative_state = ("exp_avg_sq",)
+
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 

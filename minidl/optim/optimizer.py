@@ -31,7 +31,11 @@ each saved state against the one ``update`` builds at a first step (it runs ``up
 once on a scratch copy of the parameter): the same keys, arrays of the same shape,
 ints where there are ints. Keys named in ``optional_state`` (buffers that ``update``
 adds by itself when they are missing) may be absent; present, they are arrays shaped
-like the parameter.
+like the parameter. Every value must also be one a step can make: counters are ints
+in ``[0, 2**63)`` (a step count of ``10**400`` would overflow ``beta**t``), floating
+values finite in the parameter's dtype, and the buffers named in ``non_negative_state``
+(running squares, such as Adam's ``exp_avg_sq``) ``>= 0``. Nothing changes unless all
+of it holds.
 
 One difference from PyTorch: ``zero_grad`` zeroes gradients instead of setting
 them to ``None``, so every parameter takes part in every ``step`` (a parameter
@@ -93,9 +97,12 @@ class Optimizer:
         state: dict ``Parameter -> dict`` of per-parameter state, filled by ``update``.
         lr: ``defaults["lr"]``, validated when set (schedules set it between steps).
         optional_state: (class attribute) state keys a saved state may lack; see the module.
+        non_negative_state: (class attribute) state keys whose values are never negative
+            (running squares); ``load_state_dict`` refuses a negative one.
     """
 
     optional_state = ()
+    non_negative_state = ()
 
     def __init__(self, params, lr, **hyperparameters):
         self.params = parameter_list(params, type(self).__name__)
@@ -208,8 +215,13 @@ class Optimizer:
         optional = set(self.optional_state)
         same_keys(entry, set(first) - optional, f"state[{i}]", owner, optional=optional | set(first))
         # an optional buffer the first step did not make is an array shaped like the parameter
-        return {key: _restored(value, first.get(key, p.data), f"state[{i}][{key!r}]", i, p, owner)
-                for key, value in entry.items()}
+        state = {key: _restored(value, first.get(key, p.data), f"state[{i}][{key!r}]", i, p, owner)
+                 for key, value in entry.items()}
+        for key in self.non_negative_state:
+            if key in state and np.any(np.asarray(state[key]) < 0):
+                raise ValueError(f"{owner}: state[{i}][{key!r}] holds negative values, which {type(self).__name__} "
+                                 f"never makes (min {np.min(state[key])})")
+        return state
 
     def _first_state(self, p, defaults):
         """The state ``update`` gives ``p`` at its first step under ``defaults`` (on scratch copies)."""
@@ -253,8 +265,12 @@ def _plain(value):
     return value
 
 
+MAX_COUNT = 2**63  # counters (a step count) are int64, as torch's are
+
+
 def _restored(value, like, name, i, p, owner):
-    """``value`` loaded in place of ``like`` (what a first step made): of its kind, shape and dtype."""
+    """``value`` loaded in place of ``like`` (what a first step made): of its kind, shape and dtype,
+    finite, a counter below ``MAX_COUNT``."""
     if isinstance(like, np.ndarray):
         array = np.asarray(value)
         if array.dtype.kind not in "biuf":
@@ -263,11 +279,25 @@ def _restored(value, like, name, i, p, owner):
             where = (f"params[{i}] ({p.name!r}) has shape {fmt_shape(p.shape)}" if like.shape == p.shape
                      else f"for params[{i}] ({p.name!r}) it has shape {fmt_shape(like.shape)}")
             raise ValueError(f"{owner}: {name} has shape {fmt_shape(array.shape)}, but {where}")
-        return np.array(array, dtype=like.dtype, order="C", copy=True)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, not warned
+            restored = np.array(array, dtype=like.dtype, order="C", copy=True)
+        if restored.dtype.kind == "f" and not np.isfinite(restored).all():
+            bad = "non-finite" if not np.isfinite(array).all() else f"values too large for {restored.dtype}"
+            raise ValueError(f"{owner}: {name} holds {bad} (at index {_first_bad(restored)})")
+        return restored
     if isinstance(like, (bool, np.bool_)):
         return flag(value, name, owner)
     if isinstance(like, numbers.Integral):
-        return non_negative_int(value, name, owner)  # a counter, such as ``step``
+        count = non_negative_int(value, name, owner)  # a counter, such as ``step``
+        if count >= MAX_COUNT:
+            shown = count if count < 10**20 else f"a {len(str(count))}-digit number"
+            raise ValueError(f"{owner}: {name} must be a count below 2**63, got {shown}")
+        return count
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r} ({type(value).__name__})")
-    return float(value)
+    return finite_number(value, name, owner)
+
+
+def _first_bad(array):
+    """The index of the first non-finite element of ``array``, as a tuple."""
+    return tuple(int(k) for k in np.argwhere(~np.isfinite(array))[0])

@@ -40,6 +40,7 @@ class RMSprop(Optimizer):
     """
 
     optional_state = ("momentum_buffer", "grad_avg")
+    non_negative_state = ("square_avg",)
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,

@@ -18,10 +18,12 @@ column).
 import csv
 import math
 import os
+import string
 import warnings
 
 from .._checks import finite_number, flag, non_negative_int, one_of
 from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from .metrics import BUILT_IN
 
 
 class Callback:
@@ -210,7 +212,11 @@ class EarlyStopping(_Monitor):
 class ModelCheckpoint(_Monitor):
     """Save the model (``model.save(path)``) at each epoch end, or only when
     ``monitor`` improves with ``save_best_only``. ``path`` may hold format fields
-    ``{epoch}`` (1-based) and any metric, e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``."""
+    ``{epoch}`` (1-based), ``{lr}``, ``{loss}`` and the built-in metrics (``{accuracy}``,
+    ``{mae}``), these two also with ``val_`` in front, and ``monitor``'s name,
+    e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``. Any other field, or a field that is
+    not a plain name (``{}``, ``{0}``, ``{epoch.real}``), is a ``ValueError`` when the
+    callback is built; a field the epoch's logs lack is one at the save."""
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
         super().__init__(monitor, mode, 0.0, "ModelCheckpoint")
@@ -218,6 +224,7 @@ class ModelCheckpoint(_Monitor):
             raise TypeError(f"ModelCheckpoint: path must be a str or path, got {type(path).__name__}")
         self.path = os.fspath(path)
         self.save_best_only = flag(save_best_only, "save_best_only", "ModelCheckpoint")
+        self._fields = _template_fields(self.path, monitor)
 
     def on_train_begin(self, logs=None):
         if not callable(getattr(self.model, "save", None)):
@@ -229,7 +236,42 @@ class ModelCheckpoint(_Monitor):
             value = self._current(logs)
             if value is None or not self._improved(value):
                 return
+        missing = [f for f in self._fields if f != "epoch" and f not in logs]
+        if missing:
+            raise ValueError(
+                f"ModelCheckpoint: path {self.path!r} uses {', '.join(map(repr, missing))}, which the logs of "
+                f"epoch {epoch + 1} lack (they hold {sorted(logs)})"
+            )
         self.model.save(self.path.format(epoch=epoch + 1, **logs))
+
+
+def _template_fields(path, monitor):
+    """The field names of the format template ``path``, checked: plain names that ``ModelCheckpoint``
+    can fill (see its docstring), each format spec valid for the value it gets."""
+    logs = ["loss", *BUILT_IN]
+    allowed = ["epoch", "lr", *logs, *(f"val_{name}" for name in logs)]
+    documented = ", ".join("{" + f + "}" for f in allowed)
+    allowed.append(monitor)
+    where = f"ModelCheckpoint: path {path!r}"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(path) if name is not None]
+    except ValueError as err:
+        raise ValueError(f"{where} is not a valid format template ({err}); write a literal brace as '{{{{' or '}}}}'") \
+            from None
+    for name, spec, conv in fields:
+        if name not in allowed:
+            raise ValueError(
+                f"{where} has the field {{{name}}}; the fields it may hold are {documented} "
+                f"and the monitored metric {{{monitor}}}"
+            )
+        if "{" in (spec or ""):
+            raise ValueError(f"{where}: the format spec of {{{name}}} must not hold fields, got {spec!r}")
+        try:
+            ("{0" + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}").format(
+                1 if name == "epoch" else 0.5)
+        except ValueError as err:
+            raise ValueError(f"{where}: bad format spec for {{{name}}}: {err}") from None
+    return [name for name, _, _ in fields]
 
 
 class CSVLogger(Callback):

@@ -16,6 +16,7 @@ from .guard import UpdateGuard
 from .history import History
 from .inputs import Reading, check_data, has_time_axis, real_elements
 from .metrics import Tally, resolve
+from .position import EpochPosition
 from .progress import Progress
 from .windows import tbptt_windows
 
@@ -78,6 +79,8 @@ class TBPTTTrainer:
         self._stateful = layers_with_state(model)  # the recurrent-state protocol: see Layer
         self._guard = UpdateGuard(self._params)
         self._callbacks = CallbackList((), self)
+        self._position = None  # the EpochPosition fit is at; None between epochs
+        self._resume = None  # the position a loaded mid-epoch checkpoint stored; the next epoch starts there
 
     # ---- public ------------------------------------------------------------------
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1,
@@ -139,6 +142,7 @@ class TBPTTTrainer:
                         logs.update({f"val_{k}": v for k, v in (val if metrics else {"loss": val}).items()})
                         self.model.train()
                     self.epoch += 1
+                    self._position = None  # kept through validation: a checkpoint saved there resumes after it
                     history.record(epoch, logs)
                     cbs.on_epoch_end(epoch, logs)
                     progress.epoch_end(epoch + 1, logs)
@@ -181,32 +185,60 @@ class TBPTTTrainer:
         return tally.logs() if metrics else tally.loss
 
     def save_checkpoint(self, path):
-        """Save weights, optimizer state, epoch count and generator state to ``path`` (npz + JSON).
+        """Save everything training depends on to ``path`` (npz + JSON; the write is atomic).
 
-        Training N epochs, saving, loading into a fresh trainer and training M more
-        gives bit-identical weights to N+M epochs in one go, for models without Dropout
-        (its masks come from minidl's global generator, which checkpoints do not store yet).
-        The write is atomic.
+        Stored: weights, optimizer state, epoch and update counts, the state of every
+        generator training draws from (the trainer's shuffling, minidl's global one behind
+        Dropout's masks, any a layer holds), the architecture, dtype, optimizer class and
+        hyperparameters, clipper, loss, ``k1``/``k2`` and the history. Training N epochs,
+        saving, loading into a fresh trainer and training M more gives bit-identical weights
+        to N+M epochs in one go. Saved between batches (``on_batch_begin``, ``on_batch_end``)
+        it also stores the place in the epoch and its permutation: the resumed ``fit``
+        finishes that epoch first, exactly as the straight run. Inside a batch
+        (``on_update_end``, or after a ``fit`` that stopped inside one) it is a
+        ``ValueError``: the batch's remaining chunks and recurrent states are not stored.
         """
-        save_checkpoint(self, path)
+        position = self._position
+        if position is not None and position.in_batch:
+            raise ValueError(
+                f"save_checkpoint({str(path)!r}): called inside batch {position.batch} of epoch {self.epoch} "
+                "(from on_update_end, or after a fit that stopped inside a batch); a checkpoint there could not "
+                "resume exactly. Save from on_batch_end or on_epoch_end"
+            )
+        save_checkpoint(self, path, position=self._resume if position is None else position.state())
 
     def load_checkpoint(self, path):
-        """Restore what ``save_checkpoint`` stored; a file that does not fit raises ``ValueError``
-        and leaves the trainer as it was."""
-        load_checkpoint(self, path)
+        """Restore what ``save_checkpoint`` stored. A checkpoint that cannot resume exactly here
+        (another architecture, dtype, optimizer class or hyperparameter, clipper, loss,
+        ``k1``/``k2``; damaged values) raises ``ValueError`` naming what differs and leaves the
+        trainer as it was; the optimizer's ``lr`` is taken from the checkpoint."""
+        position = load_checkpoint(self, path)
+        self._position = None
+        self._resume = position
 
     # ---- one epoch, one mini-batch ------------------------------------------------------
     def _fit_epoch(self, data, batch_size, shuffle, epoch, progress, metrics):
-        """The updates of one epoch; returns its logs, ``{"loss": mean training loss, metric: ...}``."""
+        """The updates of one epoch; returns its logs, ``{"loss": mean training loss, metric: ...}``.
+
+        ``self._position`` says where in the epoch training is (what a checkpoint stores; ``fit``
+        clears it when it counts the epoch); an epoch resumed from a mid-epoch checkpoint starts
+        at its batch, with its permutation and the running sums of its logs."""
         n = len(data)
-        order = self.rng.permutation(n) if shuffle else None
         tally = Tally(metrics, getattr(self.loss, "ignore_index", None))
-        for b in range(math.ceil(n / batch_size)):
+        if self._resume is not None:
+            position = EpochPosition.resumed(self._resume, n, batch_size, shuffle, tally, epoch)
+            self._resume = None
+        else:
+            position = EpochPosition(n, batch_size, shuffle, self.rng.permutation(n) if shuffle else None, tally)
+        self._position, order = position, position.order
+        for b in range(position.batch, math.ceil(n / batch_size)):
             self._callbacks.on_batch_begin(b)
             sel = slice(b * batch_size, (b + 1) * batch_size)
             self._guard.at(epoch, b)
             loss_sum, elems = tally.loss_sum, tally.loss_count
+            position.in_batch = True
             self._train_batch(data.take(sel if order is None else order[sel]), tally)
+            position.batch, position.in_batch = b + 1, False
             done = tally.loss_count - elems
             progress.batch_end(tally.loss)
             self._callbacks.on_batch_end(b, {"loss": (tally.loss_sum - loss_sum) / done if done else math.nan})

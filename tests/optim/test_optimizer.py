@@ -91,6 +91,16 @@ def _user_edit(change):
          "state[2]['velocity'] must be a real array, got dtype <U4"),
         (_user_edit(lambda s: s["state"][0].update(steps=2.5)), TypeError, "state[0]['steps'] must be an int"),
         (_user_edit(lambda s: s["state"][0].update(steps=-2)), ValueError, "state[0]['steps'] must be >= 0, got -2"),
+        (_user_edit(lambda s: s["state"][0].update(steps=10**400)), ValueError,
+         "HeavyBall.load_state_dict: state[0]['steps'] must be a count below 2**63, got a 401-digit number"),
+        (_user_edit(lambda s: s["state"][0].update(steps=2**63)), ValueError,
+         "state[0]['steps'] must be a count below 2**63, got 9223372036854775808"),
+        (_user_edit(lambda s: s["state"][1]["velocity"].__setitem__(2, np.nan)), ValueError,
+         "state[1]['velocity'] holds non-finite (at index (2,))"),
+        (_user_edit(lambda s: s["state"][2]["velocity"].__setitem__((1, 0, 2), -np.inf)), ValueError,
+         "state[2]['velocity'] holds non-finite (at index (1, 0, 2))"),
+        (_user_edit(lambda s: s["state"][0].update(grad_norm=float("inf"))), ValueError,
+         "state[0]['grad_norm'] must be finite, got inf"),
         (_user_edit(lambda s: s["state"][0].update(grad_norm="1")), TypeError,
          "state[0]['grad_norm'] must be a real number, got '1'"),
         (_user_edit(lambda s: s["state"][0].update(grad_norm=None)), TypeError, "state[0]['grad_norm'] must be a real"),
@@ -109,6 +119,53 @@ def test_a_user_optimizer_load_state_dict_checks_against_a_first_step(state, exc
     assert fragment in str(info.value)
     assert opt.state_dict() == before
     assert_load_rejected(opt, params, state, exc, fragment)  # and after some steps of its own
+
+
+class Squares(HeavyBall):
+    """A user's optimizer that keeps a running square, declared never negative."""
+
+    non_negative_state = ("square",)
+
+    def update(self, param, grad, state):
+        square = state.pop("square", np.zeros_like(param))
+        super().update(param, grad, state)
+        state["square"] = square + grad * grad
+
+
+@pytest.mark.parametrize("warnings_are_errors", [False, True])
+def test_values_a_step_never_makes_are_refused_and_change_nothing(warnings_are_errors):
+    """A negative running square, or a float64 value beyond float32 for a float32 parameter,
+    is a ValueError naming the entry, also when warnings are errors (no overflow warning)."""
+    import warnings
+
+    params = make_params(np.float32)
+    opt = Squares(params)
+    run(opt, params, 2)
+    negative = opt.state_dict()
+    negative["state"][1]["square"][3] = -1e-3
+    huge = opt.state_dict()
+    huge["state"][0]["velocity"] = huge["state"][0]["velocity"].astype(np.float64)
+    huge["state"][0]["velocity"][2, 1] = 1e300
+    with warnings.catch_warnings():
+        if warnings_are_errors:
+            warnings.simplefilter("error")
+        for state, fragment in ((negative, "state[1]['square'] holds negative values, which Squares never makes"),
+                                (huge, "state[0]['velocity'] holds values too large for float32 (at index (2, 1))")):
+            assert_load_rejected(opt, params, state, ValueError, fragment)
+    assert Squares.non_negative_state == ("square",) and mdl.Optimizer.non_negative_state == ()
+
+
+@pytest.mark.parametrize("cls, key", [(mdl.Adam, "exp_avg_sq"), (mdl.AdamW, "exp_avg_sq"),
+                                      (mdl.RMSprop, "square_avg"), (mdl.Adagrad, "sum")])
+def test_built_in_running_squares_are_declared_never_negative(cls, key):
+    params = make_params(np.float64)
+    opt = cls(params, lr=0.01)
+    run(opt, params, 2)
+    state = opt.state_dict()
+    state["state"][0][key][0, 0] = -1.0
+    assert cls.non_negative_state == (key,)
+    assert_load_rejected(opt, params, state, ValueError,
+                         f"state[0]['{key}'] holds negative values, which {cls.__name__} never makes")
 
 
 def test_check_defaults_runs_at_construction_and_at_load():

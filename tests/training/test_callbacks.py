@@ -90,3 +90,52 @@ def test_csv_logger_sees_the_lr_of_a_schedule_listed_before_or_after_it(tmp_path
     assert [float(line.split(",")[2]) for line in lines[1:]] == [0.05, 0.025, 0.0125]
     assert hist.history["lr"] == [0.05, 0.025, 0.0125]
     assert [float(line.split(",")[1]) for line in lines[1:]] == hist.history["loss"]
+
+
+# ---- ModelCheckpoint's path template: checked when the callback is built ----------------------------
+@pytest.mark.parametrize("template, message", [
+    ("m-{best}", r"has the field \{best\}; the fields it may hold are \{epoch\}, \{lr\}, \{loss\}, \{accuracy\}, "
+                 r"\{mae\}, \{val_loss\}, \{val_accuracy\}, \{val_mae\} and the monitored metric \{val_loss\}$"),
+    ("m-{}", r"has the field \{\}"),
+    ("m-{0}", r"has the field \{0\}"),
+    ("m-{epoch.real}", r"has the field \{epoch\.real\}"),
+    ("m-{epoch[0]}", r"has the field \{epoch\[0\]\}"),
+    ("m-{epoch:q}", r"bad format spec for \{epoch\}: Unknown format code 'q'"),
+    ("m-{loss:{w}}", r"the format spec of \{loss\} must not hold fields"),
+    ("m-{", r"is not a valid format template"),
+])
+def test_model_checkpoint_refuses_a_bad_template_when_built(template, message):
+    with pytest.raises(ValueError, match=r"^ModelCheckpoint: path '" + template.replace("{", r"\{")
+                       .replace("[", r"\[") + "'.*" + message):
+        mdl.ModelCheckpoint(template)
+
+
+def test_model_checkpoint_takes_every_documented_field(tmp_path):
+    template = str(tmp_path / "m-{epoch:02d}-{loss:.3f}-{val_loss:.2e}-{lr}-{mae:.2f}-{val_mae}-{val_f1}.npz")
+    mc = mdl.ModelCheckpoint(template, monitor="val_f1", mode="max")
+    assert mc.path == template
+
+    class F1(mdl.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_f1"], logs["lr"] = 0.5, 0.05
+
+    mdl.set_seed(0)
+    model = small_rnn_model()
+    trainer = adam_trainer(model)
+    x, y = random_sequences(n=2)
+    h = trainer.fit(x, y, epochs=1, batch_size=2, validation_data=(x, y), metrics=("mae",), callbacks=[F1(), mc],
+                    verbose=0).history
+    (saved,) = tmp_path.glob("m-*.npz")
+    assert saved.name == (f"m-01-{h['loss'][0]:.3f}-{h['val_loss'][0]:.2e}-0.05-{h['mae'][0]:.2f}-{h['val_mae'][0]}"
+                          "-0.5.npz")
+
+
+def test_model_checkpoint_field_missing_from_the_logs_is_a_clear_error(tmp_path):
+    mc = mdl.ModelCheckpoint(tmp_path / "m-{val_loss:.3f}.npz")  # but no validation data
+    mdl.set_seed(0)
+    model = small_rnn_model()
+    x, y = random_sequences(n=2)
+    with pytest.raises(ValueError, match=r"^ModelCheckpoint: path '.*' uses 'val_loss', which the logs of epoch 1 "
+                                         r"lack \(they hold \['loss'\]\)$"):
+        adam_trainer(model).fit(x, y, epochs=1, batch_size=2, callbacks=[mc], verbose=0)
+    assert not list(tmp_path.glob("m-*"))
