@@ -13,8 +13,11 @@ class GRUCell(Cell):
     ``reset_after=True`` formulation, two biases).
 
     Args:
-        input_size, hidden_size: feature sizes ``F`` and ``H``.
-        kernel_initializer, recurrent_initializer, bias_initializer: see ``Cell``.
+        input_size: the input's feature size ``F``.
+        hidden_size: the state's size ``H``.
+        kernel_initializer: initializer of ``kernel`` (see ``Cell``).
+        recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
+        bias_initializer: initializer of ``bias`` (see ``Cell``).
 
     Parameters: ``kernel (F, 3H)``, ``recurrent_kernel (H, 3H)``, ``bias (2, 3H)``
     (row 0 input bias, row 1 recurrent bias); their columns are three blocks of ``H``:

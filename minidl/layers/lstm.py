@@ -13,8 +13,11 @@ class LSTMCell(Cell):
     """Long short-term memory cell, gate blocks in the order ``i, f, g, o``.
 
     Args:
-        input_size, hidden_size: feature sizes ``F`` and ``H``.
-        kernel_initializer, recurrent_initializer, bias_initializer: see ``Cell``.
+        input_size: the input's feature size ``F``.
+        hidden_size: the state's size ``H``.
+        kernel_initializer: initializer of ``kernel`` (see ``Cell``).
+        recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
+        bias_initializer: initializer of ``bias`` (see ``Cell``).
         unit_forget_bias: set the forget gate's bias to 1 after the draw (Keras).
 
     Parameters: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``; their

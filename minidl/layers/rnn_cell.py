@@ -11,9 +11,12 @@ class RNNCell(Cell):
     """Elman cell: ``h_new = act(x @ kernel + h @ recurrent_kernel + bias)``.
 
     Args:
-        input_size, hidden_size: feature sizes ``F`` and ``H``.
+        input_size: the input's feature size ``F``.
+        hidden_size: the state's size ``H``.
         activation: ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
-        kernel_initializer, recurrent_initializer, bias_initializer: see ``Cell``.
+        kernel_initializer: initializer of ``kernel`` (see ``Cell``).
+        recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
+        bias_initializer: initializer of ``bias`` (see ``Cell``).
 
     Parameters: ``kernel (F, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``, each
     from ``U(-1/sqrt(H), 1/sqrt(H))``. State: ``(h,)`` with ``h: (batch, H)``.
