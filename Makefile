@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BLAS_THREADS ?= 1
 RUN    := OPENBLAS_NUM_THREADS=$(BLAS_THREADS) $(BIN)/python
 
-.PHONY: test example-sine example-adding example-text example-forecast example-classify example-seq2seq docs docs-serve bench clean
+.PHONY: test example-sine example-adding example-text example-forecast example-classify example-seq2seq notebooks docs docs-serve bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "minidl needs Python 3.11 or newer, found " + sys.version.split()[0])'
@@ -21,6 +21,16 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: $(STAMP)
 	$(RUN) -m pytest -q
+
+# The notebooks of examples/notebooks/, executed top to bottom into out/notebooks/ (with their
+# outputs and plots; the committed notebooks have none). Installs the notebook extra.
+NB_STAMP := $(VENV)/.notebook-installed
+$(NB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[notebook]'
+	touch $(NB_STAMP)
+
+notebooks: $(NB_STAMP)
+	$(RUN) tools/run_notebooks.py
 
 # The documentation site: docs/ (and the docstrings, through mkdocstrings) into site/, in
 # strict mode: a broken link, a page missing from the nav or a malformed docstring fails.
