@@ -13,7 +13,7 @@ The trainer is used through its public attributes only (``model``, ``optimizer``
 import numpy as np
 
 from .archive import read_archive, write_archive
-from .tree import decode_tree, encode_tree
+from .tree import checkpoint_budget, decode_tree, encode_tree
 
 FORMAT = "minidl-checkpoint"
 
@@ -41,7 +41,7 @@ def load_checkpoint(trainer, path):
     checkpoint fits it. Raises ``FileNotFoundError`` for a missing file and
     ``ValueError`` naming ``path`` for anything else.
     """
-    arrays, meta = read_archive(path, FORMAT)
+    arrays, meta = read_archive(path, FORMAT, budget=checkpoint_budget(trainer.model))
     where = f"load_checkpoint({str(path)!r})"
     try:
         model_state = decode_tree(meta["model"], arrays, where)
