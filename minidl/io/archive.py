@@ -95,7 +95,7 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
     atomic_savez(path, members)
 
 
-CONFIG_MAX_BYTES = 8 * 2**20  # the JSON header's member may declare at most this many bytes
+CONFIG_MAX_BYTES = 16 * 2**20  # the JSON header's member may declare at most this (4 M characters)
 NPY_HEADER_MAX = 4096  # the bytes a .npy member may hold besides its array (numpy writes 128 for most)
 
 Budget = namedtuple("Budget", "members total")

@@ -78,19 +78,17 @@ def checkpoint_budget(model):
 
     A checkpoint may hold only the arrays its JSON trees refer to. Each model parameter
     ``model/<name>`` of ``model`` may hold its element count in float64 (a float32 <->
-    float64 mismatch is refused later, by name); every other array (optimizer moments,
-    generator states, parameters ``model`` does not have) at most the largest parameter in
-    float64, or ``GENERATOR_BYTES``, whichever is larger; together at most ``STATE_SLOTS``
+    float64 mismatch is refused later, by name); all other arrays together (optimizer
+    moments, generator states, parameters ``model`` does not have) at most ``STATE_SLOTS``
     float64 arrays per parameter element plus ``GENERATOR_BYTES``. Adam keeps two arrays
     per parameter (AMSGrad three, RMSprop up to three), so built-in optimizers are far
     inside it, and a file declaring more is refused before anything is inflated.
     """
     sizes = {f"model/{name}": p.data.size for name, p in model.named_parameters()}
-    elements = sum(sizes.values())
-    other = max(8 * max(sizes.values(), default=0), GENERATOR_BYTES)
+    other = STATE_SLOTS * 8 * sum(sizes.values()) + GENERATOR_BYTES
 
     def budget(meta):
         members = {key: (8 * sizes[key] if key in sizes else other, None) for key in array_keys(meta)}
-        return Budget(members, 8 * elements + STATE_SLOTS * 8 * elements + GENERATOR_BYTES)
+        return Budget(members, 8 * sum(sizes.values()) + other)
 
     return budget

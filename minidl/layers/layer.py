@@ -68,14 +68,15 @@ def _qualified(cls):
 def _register(cls):
     """Register ``cls`` under its class name unless another class holds the name.
 
-    The first class of a name keeps it (minidl's own classes come first, so a user's
-    ``Dense`` never shadows minidl's); a class defined again with the same module and
+    The first class of a name keeps it, except that one of minidl's own classes always
+    takes its name (so a user's ``Dense`` never shadows minidl's, even when defined before
+    the minidl module is imported); a class defined again with the same module and
     qualified name (a reloaded module, a class defined in a function called twice)
     replaces its earlier self. A class left unregistered is refused when saved
     (``registered_elsewhere``), so a file never names a class that loads as another.
     """
     held = _LAYER_TYPES.get(cls.__name__)
-    if held is None or _qualified(held) == _qualified(cls):
+    if held is None or _qualified(held) == _qualified(cls) or (_is_builtin(cls) and not _is_builtin(held)):
         _LAYER_TYPES[cls.__name__] = cls
 
 

@@ -181,7 +181,7 @@ def _bomb_model_file(tmp_path):
 BOMB_REFUSALS = {
     "not minidl: one 1 GiB member": r"no '__config__' entry; not a minidl file",
     "not minidl: a 1 GiB __config__": r"'__config__' declares 1073741824 bytes, more than a minidl header may have "
-                                      r"\(8388608\); refused before inflating it",
+                                      r"\(16777216\); refused before inflating it",
     "a 1 GiB __config__": r"'__config__' declares 1073741824 bytes",
     "an extra 1 GiB member": r"unexpected members \{'junk\.npy': 1073741952\} \(name: declared bytes\); the file may "
                              r"hold only the arrays its header and architecture name; refused before inflating",

@@ -103,16 +103,18 @@ def test_checkpoint_budget_follows_the_parameters_and_the_trees(tmp_path):
         assert dtype is None and held[name] <= max_bytes
         if name in sizes:
             assert max_bytes == 8 * sizes[name]  # a parameter: its elements in float64
-        else:
-            assert max_bytes == max(8 * max(sizes.values()), GENERATOR_BYTES)
+        else:  # optimizer moments, the generator: bounded together
+            assert max_bytes == STATE_SLOTS * 8 * sum(sizes.values()) + GENERATOR_BYTES
     assert budget.total == 8 * sum(sizes.values()) * (1 + STATE_SLOTS) + GENERATOR_BYTES
+    assert {name for name in budget.members if name not in sizes} == {
+        f"optimizer/state/{i}/{key}" for i in range(len(sizes)) for key in ("exp_avg", "exp_avg_sq")}
 
 
 @pytest.mark.parametrize("label, pattern", [
     ("an extra 1 GiB member", r"unexpected members \{'junk\.npy': 1073741952\}"),
     ("an extra 1 GiB parameter-like member", r"unexpected members \{'9\.kernel\.npy': 1073741952\}"),
-    ("optimizer/state/1/exp_avg a 1 GiB array",
-     r"member 'optimizer/state/1/exp_avg\.npy' declares 1073741952 bytes, more than the 1048576 its array may need"),
+    ("optimizer/state/1/exp_avg a 1 GiB array",  # the most: 8 slots x 8 bytes x 67 parameter elements + 1 MiB
+     r"member 'optimizer/state/1/exp_avg\.npy' declares 1073741952 bytes, more than the 1052864 its array may need"),
     ("a 1 GiB __config__", r"'__config__' declares 1073741824 bytes"),
 ])
 def test_a_checkpoint_bomb_is_refused_before_inflating_and_changes_nothing(tmp_path, label, pattern):
@@ -127,17 +129,21 @@ def test_a_checkpoint_bomb_is_refused_before_inflating_and_changes_nothing(tmp_p
         np.testing.assert_array_equal(v, before[k])
 
 
-def test_a_checkpoint_whose_weights_are_not_finite_is_refused(tmp_path):
+@pytest.mark.parametrize("dtype, value, pattern", [
+    (np.float32, np.inf, r"does not fit this trainer: load_state_dict: entry '1\.kernel' has non-finite values "
+                         r"\(inf at index \(2, 0\)\)"),
+    (np.float64, 1e39, r".*'1\.kernel'"),  # beyond float32 (or, once dtypes are compared, float64 into float32)
+])
+def test_a_checkpoint_whose_weights_are_not_finite_float32_is_refused(tmp_path, dtype, value, pattern):
     trainer, path = _trained(tmp_path)
     members = members_of(path.read_bytes())
-    kernel = np.load(io.BytesIO(members["model/1.kernel.npy"]))
-    kernel[2, 0] = np.inf
+    kernel = np.load(io.BytesIO(members["model/1.kernel.npy"])).astype(dtype)
+    kernel[2, 0] = value
     path.write_bytes(zipped({**members, "model/1.kernel.npy": npy_bytes(kernel)}))
     before = trainer.model.state_dict()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with pytest.raises(ValueError, match=r"^load_checkpoint\('.*c\.npz'\): does not fit this trainer: load_state_dict: "
-                                             r"entry '1\.kernel' has non-finite values \(inf at index \(2, 0\)\)"):
+        warnings.simplefilter("error")  # an error, never inf with a warning
+        with pytest.raises(ValueError, match=r"^load_checkpoint\('.*c\.npz'\): " + pattern):
             trainer.load_checkpoint(path)
     for k, v in trainer.model.state_dict().items():
         np.testing.assert_array_equal(v, before[k])

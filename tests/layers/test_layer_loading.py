@@ -28,6 +28,20 @@ def test_a_builtin_name_is_never_taken_by_a_users_class():
     assert message.endswith("Give your class a name no other layer class has (e.g. 'MyDense')")
 
 
+def test_a_builtin_takes_its_name_even_from_a_user_class_defined_before_it():
+    class LateBuiltin(mdl.Layer):  # the user's class comes first ...
+        pass
+
+    user = LateBuiltin
+    namespace = {"__name__": "minidl.layers.late", "mdl": mdl}
+    try:  # ... then a minidl module defines the name
+        exec("class LateBuiltin(mdl.Layer):\n    def forward(self, x):\n        return x\n", namespace)
+        assert layer_class("LateBuiltin") is namespace["LateBuiltin"] is not user
+        assert "minidl.layers.late.LateBuiltin" in registered_elsewhere(user)
+    finally:
+        del _LAYER_TYPES["LateBuiltin"]
+
+
 def test_the_first_user_class_of_a_name_keeps_it_and_a_redefinition_replaces_itself():
     def define(base):
         class _Twice(base):
