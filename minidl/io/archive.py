@@ -242,10 +242,11 @@ class Archive:
 def npy_array(blob, name, where, max_bytes=None, dtype=None, kinds=_NUMERIC_KINDS):
     """The array of the ``.npy`` bytes ``blob`` (a writable copy, native byte order).
 
-    Its header is read and checked first: a pickled (object) array, a non-numeric dtype,
-    (a dtype kind outside ``kinds``), a dtype other than ``dtype`` (when given), more than ``max_bytes`` array bytes (when
-    given) and a body of another length than the header declares are a ``ValueError``
-    naming ``name``; nothing is allocated for an array that is refused.
+    Its header is read and checked first: a pickled (object) array, a dtype whose kind is
+    not in ``kinds`` (numeric by default), a dtype other than ``dtype`` (when given), more
+    than ``max_bytes`` array bytes (when given) and a body of another length than the
+    header declares are a ``ValueError`` naming ``name``; nothing is allocated for an
+    array that is refused.
     """
     fp = io.BytesIO(blob)
     try:
