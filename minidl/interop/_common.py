@@ -170,16 +170,19 @@ def check_activations(layer, kind, activation, recurrent_activation, framework, 
 
 
 def load(layer, kind, converted, framework, owner):
-    """``layer.load_state_dict`` of the converted arrays (``cell.``-prefixed for an RNN)."""
+    """``layer.load_state_dict`` of the converted arrays (``cell.``-prefixed for an RNN); its errors
+    (a wrong shape, a dtype other than float32/float64, NaN or inf, a float64 value beyond a
+    float32 layer's range) come back naming ``owner`` and ``layer``."""
     if kind == "dense" and ("bias" in converted) != (layer.bias is not None):
         raise ValueError(f"{owner}: the {framework} weights {'have' if 'bias' in converted else 'have no'} bias but "
                          f"{layer!r} {'has none' if layer.bias is None else 'has one'}")
     if kind != "dense" and hasattr(layer, "cell"):
         converted = {f"cell.{k}": v for k, v in converted.items()}
-    layer.load_state_dict(converted)
+    try:  # load_state_dict refuses non-float, non-finite and float32-overflowing weights, naming the entry
+        layer.load_state_dict(converted)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{owner}: the {framework} weights do not fit {layer!r}: {err}") from None
     return layer
-
-
 
 
 def load_all(layer, converted, kind, framework, owner):

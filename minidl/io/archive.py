@@ -23,19 +23,18 @@ once untouched for ``STALE_TMP_SECONDS``. Reading refuses a path that is not a
 regular file before reading from it, so a FIFO cannot block the reader.
 """
 
-import errno
+import io
 import json
+import math
 import os
-import re
-import secrets
-import stat
-import time
 import zipfile
+from collections import namedtuple
 from collections.abc import Mapping
 
 import numpy as np
 
 from .._version import __version__
+from .atomic import atomic_savez, refuse_non_regular
 
 CONFIG_KEY = "__config__"
 _RESERVED_NAMES = (CONFIG_KEY, "file", "allow_pickle")  # the JSON member, np.savez's own arguments
@@ -93,126 +92,193 @@ def write_archive(path, arrays, meta, format_name, format_version=1):
     except (TypeError, ValueError) as err:
         raise TypeError(f"{where}: the metadata is not JSON serializable: {err}") from None
     members[CONFIG_KEY] = np.array(text)
-    _atomic_savez(path, members)
+    atomic_savez(path, members)
 
 
-_TMP_SUFFIX = ".minidl-tmp"
-STALE_TMP_SECONDS = 60  # a temporary file untouched this long belongs to a writer that died
+CONFIG_MAX_BYTES = 16 * 2**20  # the JSON header's member may declare at most this (4 M characters)
+NPY_HEADER_MAX = 4096  # the bytes a .npy member may hold besides its array (numpy writes 128 for most)
+
+Budget = namedtuple("Budget", "members total")
+Budget.__doc__ = """What an archive may hold, checked against the zip directory before anything is inflated.
+
+``members``: ``{array name: (max_bytes, dtype or None)}``, every member the file may have
+(others are refused) with the most array bytes it may hold (plus ``NPY_HEADER_MAX`` of
+``.npy`` header) and, when not None, the one dtype it must have. ``total``: the most array
+bytes all members together may declare (None: no limit beyond each member's)."""
 
 
-def file_kind(st):
-    """What the ``os.stat`` result ``st`` describes, for error messages ("a FIFO", ...)."""
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-    return next((what for test, what in kinds if test(st.st_mode)), "not a regular file")
-
-
-def refuse_non_regular(path, st, action):
-    """Raise unless ``st`` (``os.stat`` of ``path``) is a regular file: ``IsADirectoryError``
-    for a directory, ``ValueError`` naming what it is for a FIFO, device or socket."""
-    if stat.S_ISREG(st.st_mode):
-        return
-    message = f"cannot {action} {path!r}: it is {file_kind(st)}, not a regular file"
-    if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, message, path)
-    raise ValueError(message)
-
-
-def _atomic_savez(path, members):
-    # Write through symlinks: the file replaced is the link's final target (created if dangling).
-    target = os.path.realpath(path)
-    try:
-        st = os.stat(target)
-    except FileNotFoundError:
-        st = None
-    if st is not None:
-        refuse_non_regular(path, st, "save to")
-    folder, base = os.path.split(target)
-    _remove_stale_temporaries(folder, base)
-    tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}{_TMP_SUFFIX}")
-    # O_EXCL: never clobber someone else's file; mode 0o666 lets the umask decide, as open() would
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    except OSError as err:  # name the destination, not the temporary file
-        raise type(err)(err.errno, f"{err.strerror} (writing {path!r})", folder) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if st is not None:  # an existing file keeps its permissions (0600 stays 0600)
-                os.chmod(tmp, stat.S_IMODE(st.st_mode))
-            # a file object, not a name: np.savez would append ".npz" to a name
-            np.savez(f, allow_pickle=False, **members)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _remove_stale_temporaries(folder, base):
-    """Remove the temporary files of earlier saves to ``folder/base`` whose writer was killed:
-    only our own pattern (``.<base>.<12 hex digits>.minidl-tmp``), regular files of this user,
-    untouched for ``STALE_TMP_SECONDS``."""
-    pattern = re.compile(re.escape(f".{base}.") + "[0-9a-f]{12}" + re.escape(_TMP_SUFFIX))
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    now = time.time()
-    for name in names:
-        if not pattern.fullmatch(name):
-            continue
-        stale = os.path.join(folder, name)
-        try:
-            st = os.lstat(stale)
-            mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
-            if stat.S_ISREG(st.st_mode) and mine and now - st.st_mtime > STALE_TMP_SECONDS:
-                os.remove(stale)
-        except OSError:  # gone already, or not ours to remove
-            pass
-
-
-def read_archive(path, expected_format, supported_versions=(1,)):
+def read_archive(path, expected_format, supported_versions=(1,), budget=None):
     """Read a file written by ``write_archive``: returns ``(arrays, meta)``.
 
     ``arrays`` is ``{name: ndarray}`` (numeric arrays only); ``meta`` is the whole
     JSON header, including ``format``, ``format_version`` and ``minidl_version``.
+    ``budget(meta) -> Budget``, when given, says which members the file may hold and how
+    large they may be; it is called after the header is read and checked, before any
+    array member is inflated (see ``open_archive``).
 
     Raises ``FileNotFoundError`` (an ``OSError``) for a missing file, and
     ``ValueError`` naming ``path`` when the file is not an npz archive, is
     truncated or corrupt, holds a pickled (object) array, lacks the JSON header,
-    or has another format name or an unsupported format version.
+    has another format name or an unsupported format version, or holds members
+    outside the budget.
+    """
+    with open_archive(path, expected_format, supported_versions) as archive:
+        return archive.arrays(None if budget is None else budget(archive.meta)), archive.meta
+
+
+def open_archive(path, expected_format, supported_versions=(1,)):
+    """Open a file written by ``write_archive`` and read its header only: an ``Archive``.
+
+    Nothing but the zip directory and the ``__config__`` member (at most
+    ``CONFIG_MAX_BYTES``) is inflated here; the format and version are checked.
+    Use as a context manager: ``with open_archive(...) as archive: archive.meta ...
+    archive.arrays(budget)``.
     """
     path = fspath(path, f"cannot read a {expected_format!r} file")
-    where = f"cannot read {path!r}"
-    with _open_regular(path) as f:
-        magic = f.read(4)
-        if magic not in _ZIP_MAGIC:
-            what = "an empty file" if not magic else "not an npz (zip) archive"
-            if magic.startswith(b"\x93NUM"):
-                what = "a single .npy array, not an npz archive"
-            raise ValueError(f"{where}: {what}")
-        f.seek(0)
-        _refuse_duplicate_members(f, where)
-        f.seek(0)
+    archive = Archive(path, f"cannot read {path!r}")
+    try:
+        archive.meta = _checked_format(archive.read_header(), expected_format, supported_versions, archive.where)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+class Archive:
+    """An open npz archive: its zip directory, its JSON header (``meta``) and its arrays on demand."""
+
+    def __init__(self, path, where):
+        self.where = where
+        self._file = _open_regular(path)
         try:
-            with np.load(f, allow_pickle=False) as npz:
-                names = list(npz.files)
-                loaded = {name: _read_member(npz, name, where) for name in names}
-        except ValueError as err:
-            if str(err).startswith(where):
-                raise
-            raise ValueError(f"{where}: the archive is corrupt ({err})") from None
-        except Exception as err:  # noqa: BLE001 - zipfile/zlib/numpy on damaged bytes raise many types
-            # (BadZipFile, zlib.error, EOFError, tokenize.TokenError from a garbled .npy header,
-            # MemoryError from a header declaring a huge shape, ...): all mean a damaged file.
-            raise ValueError(f"{where}: the archive is truncated or corrupt ({type(err).__name__}: {err})") from None
-    if CONFIG_KEY not in loaded:
-        raise ValueError(f"{where}: no {CONFIG_KEY!r} entry; not a minidl file")
-    meta = _parse_header(loaded.pop(CONFIG_KEY), where)
+            magic = self._file.read(4)
+            if magic not in _ZIP_MAGIC:
+                what = "an empty file" if not magic else "not an npz (zip) archive"
+                if magic.startswith(b"\x93NUM"):
+                    what = "a single .npy array, not an npz archive"
+                raise ValueError(f"{where}: {what}")
+            self._file.seek(0)
+            self._zip = self._zipped(lambda: zipfile.ZipFile(self._file))
+            self._infos = self._zip.infolist()
+        except BaseException:
+            self._file.close()
+            raise
+        names = [info.filename for info in self._infos]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            self.close()
+            raise ValueError(f"{where}: duplicate member names {duplicates}; refused")
+        self.meta = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if getattr(self, "_zip", None) is not None:
+            self._zip.close()
+        self._file.close()
+
+    def read_header(self):
+        """The JSON header as a dict (format not yet checked)."""
+        info = next((i for i in self._infos if i.filename == CONFIG_KEY + ".npy"), None)
+        if info is None:
+            raise ValueError(f"{self.where}: no {CONFIG_KEY!r} entry; not a minidl file")
+        if info.file_size > CONFIG_MAX_BYTES:
+            raise ValueError(f"{self.where}: {CONFIG_KEY!r} declares {info.file_size} bytes, more than a minidl "
+                             f"header may have ({CONFIG_MAX_BYTES}); refused before inflating it")
+        return _parse_header(self._npy(info, CONFIG_KEY, CONFIG_MAX_BYTES, None, _NUMERIC_KINDS + "U"), self.where)
+
+    def arrays(self, budget=None):
+        """``{name: ndarray}`` of every member but the header, after checking each declared size
+        against ``budget`` (a ``Budget``; None: each member as large as it declares)."""
+        members = {info.filename: info for info in self._infos if info.filename != CONFIG_KEY + ".npy"}
+        limits = {}
+        if budget is not None:
+            unexpected = sorted(n for n in members if not n.endswith(".npy") or n[:-4] not in budget.members)
+            if unexpected:
+                shown = {n: members[n].file_size for n in unexpected[:5]}
+                raise ValueError(f"{self.where}: unexpected members {shown} (name: declared bytes); the file may hold "
+                                 f"only the arrays its header and architecture name; refused before inflating")
+            for filename, info in members.items():
+                max_bytes, dtype = budget.members[filename[:-4]]
+                if info.file_size > max_bytes + NPY_HEADER_MAX:
+                    raise ValueError(f"{self.where}: member {filename!r} declares {info.file_size} bytes, more than "
+                                     f"the {max_bytes} its array may need plus a .npy header of at most {NPY_HEADER_MAX}; "
+                                     "refused before inflating")
+                limits[filename] = (max_bytes, dtype)
+            declared = sum(info.file_size for info in members.values())
+            if budget.total is not None and declared > budget.total + NPY_HEADER_MAX * len(members):
+                raise ValueError(f"{self.where}: the members declare {declared} bytes in all, more than the "
+                                 f"{budget.total} this file may hold; refused before inflating")
+        loaded = {}
+        for filename, info in members.items():
+            name = filename[:-4] if filename.endswith(".npy") else filename
+            max_bytes, dtype = limits.get(filename, (None, None))
+            loaded[name] = self._npy(info, name, max_bytes, dtype)
+        return loaded
+
+    def _npy(self, info, name, max_bytes, dtype, kinds=_NUMERIC_KINDS):
+        """The array in member ``info``: inflated to at most its declared size, header checked
+        (no pickle, numeric, ``dtype``, at most ``max_bytes``) before the array is made."""
+        def read():
+            with self._zip.open(info) as member:
+                return member.read(info.file_size + 1)  # bounded: a member cannot inflate beyond its declared size
+        blob = self._zipped(read)
+        if len(blob) != info.file_size:
+            raise ValueError(f"{self.where}: entry {name!r} inflates to {'more' if len(blob) > info.file_size else 'less'} "
+                             f"than its declared {info.file_size} bytes; the archive is corrupt")
+        return npy_array(blob, name, self.where, max_bytes, dtype, kinds)
+
+    def _zipped(self, action):
+        try:
+            return action()
+        except Exception as err:  # noqa: BLE001 - zipfile/zlib on damaged bytes raise many types
+            raise ValueError(f"{self.where}: the archive is truncated or corrupt ({type(err).__name__}: {err})") from None
+
+
+def npy_array(blob, name, where, max_bytes=None, dtype=None, kinds=_NUMERIC_KINDS):
+    """The array of the ``.npy`` bytes ``blob`` (a writable copy, native byte order).
+
+    Its header is read and checked first: a pickled (object) array, a dtype whose kind is
+    not in ``kinds`` (numeric by default), a dtype other than ``dtype`` (when given), more
+    than ``max_bytes`` array bytes (when given) and a body of another length than the
+    header declares are a ``ValueError`` naming ``name``; nothing is allocated for an
+    array that is refused.
+    """
+    fp = io.BytesIO(blob)
+    try:
+        version = np.lib.format.read_magic(fp)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"unsupported .npy format version {version}")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, stored = read_header(fp)
+        if any(n < 0 for n in shape):
+            raise ValueError(f"negative shape {shape}")
+    except Exception as err:  # noqa: BLE001 - a garbled header raises ValueError, SyntaxError, EOFError, ...
+        raise ValueError(f"{where}: entry {name!r} is corrupt (a bad .npy header: {type(err).__name__}: {err})") from None
+    if stored.hasobject:
+        raise ValueError(f"{where}: entry {name!r} holds pickled objects; refused (pickle is never loaded)")
+    if stored.kind not in kinds or stored.fields is not None or stored.subdtype is not None:
+        raise ValueError(f"{where}: entry {name!r} has non-numeric dtype {stored}")
+    native = stored.newbyteorder("=")
+    if dtype is not None and native != np.dtype(dtype):
+        raise ValueError(f"{where}: entry {name!r} has dtype {native}, but the file declares {np.dtype(dtype)}")
+    count = math.prod(shape)
+    nbytes = count * stored.itemsize
+    if max_bytes is not None and nbytes > max_bytes:
+        raise ValueError(f"{where}: entry {name!r} holds {nbytes} bytes (shape {shape}, {native}), more than the "
+                         f"{max_bytes} bytes the architecture needs")
+    if len(blob) - fp.tell() != nbytes:
+        raise ValueError(f"{where}: entry {name!r} is corrupt: {len(blob) - fp.tell()} bytes of data for an array "
+                         f"of {nbytes} bytes (shape {shape}, dtype {stored})")
+    arr = np.frombuffer(blob, stored, count, fp.tell()).reshape(shape, order="F" if fortran_order else "C")
+    return arr.astype(native)  # a copy: writable, native byte order
+
+
+def _checked_format(meta, expected_format, supported_versions, where):
     fmt, version = meta.get("format"), meta.get("format_version")
     if fmt != expected_format:
         raise ValueError(f"{where}: expected a {expected_format!r} file, got format {fmt!r}")
@@ -221,22 +287,7 @@ def read_archive(path, expected_format, supported_versions=(1,)):
             f"{where}: unsupported format_version {version!r} of {fmt!r} "
             f"(this minidl reads {', '.join(map(str, supported_versions))}); minidl_version {meta.get('minidl_version')!r}"
         )
-    for name, arr in loaded.items():
-        if arr.dtype.kind not in _NUMERIC_KINDS:
-            raise ValueError(f"{where}: entry {name!r} has non-numeric dtype {arr.dtype}")
-    return loaded, meta
-
-
-def _refuse_duplicate_members(f, where):
-    """Raise when two members of the zip ``f`` share a name (zipfile would read the last one)."""
-    try:
-        with zipfile.ZipFile(f) as zf:
-            names = [info.filename for info in zf.infolist()]
-    except Exception:  # noqa: BLE001 - a damaged archive is reported by the full read below
-        return
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f"{where}: duplicate member names {duplicates}; refused")
+    return meta
 
 
 def _open_regular(path):
@@ -253,18 +304,6 @@ def _open_regular(path):
     except BaseException:
         os.close(fd)
         raise
-
-
-def _read_member(npz, name, where):
-    try:
-        value = npz[name]
-    except ValueError as err:  # numpy refuses object arrays before unpickling anything
-        if "pickle" in str(err):
-            raise ValueError(f"{where}: entry {name!r} holds pickled objects; refused (pickle is never loaded)") from None
-        raise ValueError(f"{where}: entry {name!r} is corrupt ({err})") from None
-    if not isinstance(value, np.ndarray):
-        raise ValueError(f"{where}: entry {name!r} is not a .npy array")
-    return value
 
 
 def _parse_header(arr, where):

@@ -31,8 +31,9 @@ import math
 import numpy as np
 
 from .._random import get_rng
+from ..layers.layer import weight_values
 from .archive import fspath, json_default, read_archive, write_archive
-from .tree import decode_tree, encode_tree
+from .tree import checkpoint_budget, decode_tree, encode_tree
 
 FORMAT = "minidl-checkpoint"
 _REQUIRED = ("epoch", "k1", "k2", "model", "dtype", "architecture", "optimizer", "clipper", "loss",
@@ -81,7 +82,7 @@ def load_checkpoint(trainer, path):
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` starting with
     ``load_checkpoint('<path>')`` and naming what differs for anything else.
     """
-    arrays, meta = read_archive(path, FORMAT)
+    arrays, meta = read_archive(path, FORMAT, budget=checkpoint_budget(trainer.model))
     where = f"load_checkpoint({str(path)!r})"
     missing = [key for key in _REQUIRED if key not in meta]
     if missing:
@@ -236,8 +237,10 @@ def _checked_weights(state, dtype, model, where):
         if value.shape != p.data.shape:
             raise ValueError(f"{where}: entry 'model/{name}': shape {value.shape} in the checkpoint, "
                              f"{p.data.shape} in the model")
-        if not np.isfinite(value).all():
-            raise ValueError(f"{where}: entry 'model/{name}' holds non-finite weights")
+        try:
+            weight_values(value, name, p.data)      # the one check of incoming weights: finite
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
     return state
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from .._dtype import as_float_dtype, get_default_dtype, set_default_dtype
 from .._random import get_rng
-from ..layers.layer import layer_class, shares_parameters, unconfigured_arguments
-from .archive import fspath, json_default, read_archive, write_archive
+from ..layers.layer import layer_class, not_buildable, registered_elsewhere, shares_parameters, unconfigured_arguments
+from .archive import Budget, fspath, json_default, open_archive, write_archive
 
 MODEL_FORMAT = "minidl-model"
 MODEL_FORMAT_VERSION = 1
@@ -58,15 +58,12 @@ def _check_rebuildable(layer, where):
     """Raise unless ``load_model`` can rebuild ``layer`` from its class name and ``get_config()``."""
     cls = type(layer)
     name = cls.__name__
-    try:
-        registered = layer_class(name)
-    except ValueError:
-        registered = None
-    if registered is not cls:
-        raise ValueError(
-            f"{where}: another layer class is registered under the name {name!r}; "
-            "load_model would rebuild that one. Give the class a unique name."
-        )
+    collision = registered_elsewhere(cls)
+    if collision:
+        raise ValueError(f"{where}: {collision}")
+    abstract = not_buildable(cls)
+    if abstract:
+        raise ValueError(f"{where}: {name} cannot be saved: {abstract}")
     unknown, definer = unconfigured_arguments(cls)
     if unknown:
         raise TypeError(
@@ -85,16 +82,33 @@ def load_model(path):
     imported. Parameters get the saved values and dtypes exactly.
     Loading draws no numbers from minidl's random generator.
 
+    Nothing but the zip directory and the header is inflated before the model is
+    rebuilt from its config: then every member must be a parameter of that model, of
+    the header's dtype and no larger than the parameter (plus a ``.npy`` header), or the
+    file is refused before that member is inflated.
+
     Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
     ``path`` and the problem for anything else that is wrong with it.
     """
     path = fspath(path, "load_model")
-    arrays, meta = read_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,))
-    where = f"load_model({path!r})"
+    with open_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,)) as archive:
+        model, dtype = _rebuild(archive.meta, f"load_model({path!r})")
+        # what the architecture needs, checked against the zip directory before a member is inflated
+        needs = {name: (p.data.size * dtype.itemsize, dtype) for name, p in model.named_parameters()}
+        arrays = archive.arrays(Budget(needs, None))
+    try:
+        model.load_state_dict(arrays)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"load_model({path!r}): the parameters do not match the architecture: {err}") from None
+    return model
+
+
+def _rebuild(meta, where):
+    """``(model, dtype)``: the model the header ``meta`` describes, with throwaway initial weights."""
     try:
         if not isinstance(meta.get("dtype"), str):
             raise TypeError(f"expected 'float32' or 'float64', got {meta.get('dtype')!r}")
-        dtype = as_float_dtype(meta["dtype"], "dtype")
+        dtype = np.dtype(as_float_dtype(meta["dtype"], "dtype"))
     except TypeError as err:
         raise ValueError(f"{where}: bad dtype in the header: {err}") from None
     if "model" not in meta:
@@ -114,16 +128,4 @@ def load_model(path):
     finally:
         set_default_dtype(previous_dtype)
         rng.bit_generator.state = rng_state  # the throwaway initial weights leave no trace
-
-    params = dict(model.named_parameters())
-    for name, arr in arrays.items():
-        if name in params and arr.dtype.kind == "f" and arr.dtype != params[name].data.dtype:
-            try:
-                params[name].astype(as_float_dtype(arr.dtype))
-            except TypeError as err:
-                raise ValueError(f"{where}: entry {name!r}: {err}") from None
-    try:
-        model.load_state_dict(arrays)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{where}: the parameters do not match the architecture: {err}") from None
-    return model
+    return model, dtype

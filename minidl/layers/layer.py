@@ -10,17 +10,88 @@ from .._dtype import as_float_dtype, get_default_dtype
 from .._random import get_rng
 from ..parameter import Parameter
 
-_LAYER_TYPES = {}
+_LAYER_TYPES = {}  # the name a file uses -> the one class it means
 
 
 def layer_class(name):
-    """Return the Layer subclass registered under ``name`` (used by ``load_model``)."""
+    """Return the Layer subclass registered under ``name`` (used by ``load_model``).
+
+    ``ValueError`` for a name no class has, and for a class that is not meant to be
+    built from a file (a base to subclass, a private base of minidl: see ``not_buildable``).
+    """
     try:
-        return _LAYER_TYPES[name]
+        cls = _LAYER_TYPES[name]
     except KeyError:
         raise ValueError(
             f"unknown layer type {name!r}; define (import) the class before loading a model that uses it"
         ) from None
+    reason = not_buildable(cls)
+    if reason:
+        raise ValueError(f"layer type {name!r} ({_qualified(cls)}) cannot be built from a file: {reason}")
+    return cls
+
+
+def not_buildable(cls):
+    """Why the Layer class ``cls`` cannot be built and run from a saved config, or "".
+
+    Not buildable: minidl's private bases (a minidl class whose name starts with ``_``,
+    e.g. ``_Activation``) and minidl's abstract classes, those that leave ``forward`` or another
+    method minidl declares with a placeholder (a minidl method that only raises
+    ``NotImplementedError``: ``Layer.forward``, ``Cell.step``, ``Cell.step_backward``)
+    unimplemented. ``Layer.backward`` does not count: a layer used only for inference
+    may load without it.
+    """
+    if not _is_builtin(cls):
+        return ""  # a user's class is the user's to judge
+    if cls.__name__.startswith("_"):
+        return "it is a private base class of minidl"
+    missing = [name for name in dir(cls) if name != "backward" and _is_placeholder(getattr(cls, name, None))]
+    if missing:
+        return f"it is an abstract base class ({', '.join(missing)} not implemented); save a subclass that implements them"
+    return ""
+
+
+def _is_placeholder(method):
+    code = getattr(getattr(method, "__func__", method), "__code__", None)
+    module = getattr(method, "__module__", None) or ""
+    return code is not None and module.startswith("minidl.") and "NotImplementedError" in code.co_names
+
+
+def _is_builtin(cls):
+    return cls.__module__ == "minidl" or cls.__module__.startswith("minidl.")
+
+
+def _qualified(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _register(cls):
+    """Register ``cls`` under its class name unless another class holds the name.
+
+    The first class of a name keeps it, except that one of minidl's own classes always
+    takes its name (so a user's ``Dense`` never shadows minidl's, even when defined before
+    the minidl module is imported); a class defined again with the same module and
+    qualified name (a reloaded module, a class defined in a function called twice)
+    replaces its earlier self. A class left unregistered is refused when saved
+    (``registered_elsewhere``), so a file never names a class that loads as another.
+    """
+    held = _LAYER_TYPES.get(cls.__name__)
+    if held is None or _qualified(held) == _qualified(cls) or (_is_builtin(cls) and not _is_builtin(held)):
+        _LAYER_TYPES[cls.__name__] = cls
+
+
+def registered_elsewhere(cls):
+    """The message for saving ``cls`` when its name means another class in files, or ""."""
+    held = _LAYER_TYPES.get(cls.__name__)
+    if held is cls:
+        return ""
+    if held is None:
+        return f"the layer class {_qualified(cls)} is not registered under its name {cls.__name__!r}"
+    return (
+        f"another layer class is registered under the name {cls.__name__!r}: {_qualified(held)}, "
+        f"so load_model would rebuild that one, not {_qualified(cls)}. Give your class a name no other "
+        f"layer class has (e.g. 'My{cls.__name__}')"
+    )
 
 
 def layers_with_state(layer):
@@ -66,7 +137,8 @@ class Layer:
     To be saved by ``Sequential.save`` a layer returns its constructor arguments
     from ``get_config()``: a subclass that adds ``__init__`` arguments must override
     it (``save`` refuses one that does not, see ``unconfigured_arguments``). Every
-    subclass is registered by class name when defined (``layer_class``).
+    subclass is registered by class name when defined (``layer_class``); a name
+    already taken, minidl's own names first, stays with its class (``_register``).
 
     The recurrent-state protocol: a layer that carries a state from one time step
     to the next (``RNN``) sets ``has_state = True`` and implements
@@ -102,7 +174,7 @@ class Layer:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _LAYER_TYPES[cls.__name__] = cls
+        _register(cls)
 
     def __init__(self):
         self.training = True
@@ -215,8 +287,10 @@ class Layer:
     def load_state_dict(self, state_dict):
         """Copy arrays from ``state_dict`` into the parameters, in place.
 
-        A missing, extra or misshapen entry raises ``ValueError`` naming it; nothing
-        is changed unless every entry fits.
+        A missing, extra or misshapen entry raises ``ValueError`` naming it, and so do
+        non-finite values and float64 values beyond a float32 parameter's range; an
+        array that is not float32 or float64 is a ``TypeError`` (see ``weight_values``).
+        Nothing is changed unless every entry fits.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{self!r}: load_state_dict expected a mapping, got {type(state_dict).__name__}")
@@ -227,17 +301,7 @@ class Layer:
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: missing entries {missing}, unexpected entries {extra}"
             )
-        arrays = {}
-        for name, p in params.items():
-            value = np.asarray(state_dict[name])
-            if value.dtype.kind not in "biuf":
-                raise TypeError(f"load_state_dict: entry {name!r} must be a real array, got dtype {value.dtype}")
-            if value.shape != p.data.shape:
-                raise ValueError(
-                    f"load_state_dict: entry {name!r} expected shape {fmt_shape(p.data.shape)}, "
-                    f"got {fmt_shape(value.shape)}"
-                )
-            arrays[name] = value
+        arrays = {name: weight_values(state_dict[name], name, p.data) for name, p in params.items()}
         for name, p in params.items():
             p.data[...] = arrays[name]
 
@@ -257,3 +321,31 @@ class Layer:
 
     def _missing_forward(self):
         return RuntimeError(f"{self!r}: backward called before forward (or after a forward under no_grad)")
+
+
+def weight_values(value, name, param):
+    """``value`` converted to the dtype of the parameter array ``param``, or the error naming ``name``.
+
+    The one check every way weights come in passes (model files, checkpoints and the
+    ``interop`` imports all call ``load_state_dict``): ``TypeError`` unless ``value`` is a
+    float32 or float64 array; ``ValueError`` for another shape, for NaN or inf, and for a
+    float64 value that float32 cannot hold (it would become inf). Warning-free, so the same
+    under ``warnings.simplefilter("error")``.
+    """
+    value = np.asarray(value)
+    if value.dtype not in (np.float32, np.float64):
+        raise TypeError(f"load_state_dict: entry {name!r} must be a float32 or float64 array, got dtype {value.dtype}")
+    if value.shape != param.shape:
+        raise ValueError(
+            f"load_state_dict: entry {name!r} expected shape {fmt_shape(param.shape)}, got {fmt_shape(value.shape)}"
+        )
+    if not np.isfinite(value).all():
+        bad = np.argwhere(~np.isfinite(value))[0]
+        raise ValueError(f"load_state_dict: entry {name!r} has non-finite values ({value[tuple(bad)]} at index "
+                         f"{tuple(int(i) for i in bad)}); refused")
+    with np.errstate(over="ignore"):
+        converted = value.astype(param.dtype)
+    if not np.isfinite(converted).all():
+        raise ValueError(f"load_state_dict: entry {name!r} has values beyond {param.dtype}'s range (largest "
+                         f"magnitude {np.abs(value).max():.6g}); they would become inf")
+    return converted

@@ -11,6 +11,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from tests.io.zip_bombs import GIB, bomb, npy_header, raw_zip, stored
+
 
 # ---- zip / npy / JSON helpers ------------------------------------------------------------------
 def members_of(data):
@@ -35,6 +37,17 @@ def npy_bytes(arr):
 def header_of(data):
     blob = members_of(data)["__config__.npy"]
     return json.loads(str(np.load(io.BytesIO(blob), allow_pickle=False)))
+
+
+def rewrite(path, change):
+    """Load the archive at ``path`` by hand, let ``change(members, header)`` edit its arrays and its
+    JSON header, save it back."""
+    with np.load(path, allow_pickle=False) as f:
+        members = {k: f[k] for k in f.files}
+    header = json.loads(str(members.pop("__config__")))
+    change(members, header)
+    with open(path, "wb") as fh:
+        np.savez(fh, __config__=np.array(json.dumps(header)), **members)
 
 
 def with_header(data, header=None, text=None, config_array=None):
@@ -66,6 +79,42 @@ def edited_tree(tree, path, value, delete=False):
     else:
         node[path[-1]] = value
     return tree
+
+
+def bombs(data, param):
+    """A good file's members plus (or with ``param`` replaced by) members that inflate to 1 GiB:
+    every one must be refused from the zip directory, before it is inflated."""
+    members = members_of(data)
+    kept = [stored(n, b) for n, b in members.items()]
+    without = [stored(n, b) for n, b in members.items() if n != param + ".npy"]
+    true_size = len(members[param + ".npy"])
+    huge = npy_header((GIB // 4,))
+    return [
+        ("not minidl: one 1 GiB member", raw_zip([bomb("data.npy")])),
+        ("not minidl: a 1 GiB __config__", raw_zip([bomb("__config__.npy")])),
+        ("a 1 GiB __config__", raw_zip([bomb("__config__.npy")] + [e for e in kept if e[0] != "__config__.npy"])),
+        ("an extra 1 GiB member", raw_zip(kept + [bomb("junk.npy", prefix=huge)])),
+        ("an extra 1 GiB parameter-like member", raw_zip(kept + [bomb("9.kernel.npy", prefix=huge)])),
+        (f"{param} a 1 GiB array", raw_zip(without + [bomb(param + ".npy", prefix=huge)])),
+        (f"{param} declares its true size but inflates to 1 GiB",
+         raw_zip(without + [bomb(param + ".npy", prefix=huge, declared=true_size)])),
+    ]
+
+
+def bad_values(data, param):
+    """``param`` replaced by a non-finite, a float32-overflowing or a differently typed array."""
+    members = members_of(data)
+    good = np.load(io.BytesIO(members[param + ".npy"]), allow_pickle=False)
+    out = []
+    for label, change in [("nan", lambda a: a.flat.__setitem__(0, np.nan)), ("inf", lambda a: a.flat.__setitem__(-1, np.inf)),
+                          ("-inf", lambda a: a.fill(-np.inf))]:
+        arr = good.copy()
+        change(arr)
+        out.append((f"{param} -> {label}", zipped({**members, param + ".npy": npy_bytes(arr)})))
+    for label, arr in [("float64", good.astype(np.float64)), ("float64 beyond float32", np.full(good.shape, 1e39)),
+                       ("int32", good.astype(np.int32)), ("big-endian", good.astype(good.dtype.newbyteorder(">")))]:
+        out.append((f"{param} -> {label}", zipped({**members, param + ".npy": npy_bytes(arr)})))
+    return out
 
 
 MISSING = object()
@@ -315,4 +364,6 @@ def all_families(data, seed, param_names):
         + header_edits(data, seed + 3, 70)
         + header_specials(data)
         + whole_file_cases(data)
+        + bombs(data, param_names[-1])
+        + bad_values(data, param_names[0])
     )

@@ -7,6 +7,9 @@ hands every file to ``read_archive`` first.
 import io
 import json
 import os
+import re
+import time
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -16,6 +19,8 @@ import minidl as mdl
 from minidl.io import read_archive, write_archive
 from tests.helpers import FIRED as _TRAP_FIRED
 from tests.helpers import Trap as _Trap
+from tests.io.mutations import bombs, npy_bytes, zipped
+from tests.io.zip_bombs import GIB
 
 
 def _save(path, model):
@@ -93,7 +98,9 @@ def test_pickled_member_is_refused_and_never_run(tmp_path, member):
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in members.items():
             zf.writestr(name, data)
-    with pytest.raises(ValueError, match=rf"cannot read '.*p\.npz': entry '{member}' holds pickled objects; refused"):
+    # a member the architecture does not name is refused before it is even inflated
+    refusal = "unexpected members {'evil.npy'" if member == "evil" else f"entry '{member}' holds pickled objects; refused"
+    with pytest.raises(ValueError, match=rf"cannot read '.*p\.npz': {re.escape(refusal)}"):
         mdl.load_model(path)
     assert _TRAP_FIRED == []
 
@@ -162,3 +169,83 @@ def test_write_archive_errors_write_nothing(tmp_path, arrays, meta, err, pattern
     with pytest.raises(err, match=r"write_archive\('.*a\.npz'\): " + pattern):
         write_archive(tmp_path / "a.npz", arrays, meta, "f")
     assert os.listdir(tmp_path) == []
+
+
+# ---- no inflation before checks ------------------------------------------------------------------
+def _bomb_model_file(tmp_path):
+    mdl.set_seed(0)
+    model = mdl.Sequential([mdl.RNN(mdl.LSTMCell(2, 3)), mdl.Dense(3, 1)])
+    return _save(tmp_path / "m.npz", model).read_bytes()
+
+
+BOMB_REFUSALS = {
+    "not minidl: one 1 GiB member": r"no '__config__' entry; not a minidl file",
+    "not minidl: a 1 GiB __config__": r"'__config__' declares 1073741824 bytes, more than a minidl header may have "
+                                      r"\(16777216\); refused before inflating it",
+    "a 1 GiB __config__": r"'__config__' declares 1073741824 bytes",
+    "an extra 1 GiB member": r"unexpected members \{'junk\.npy': 1073741952\} \(name: declared bytes\); the file may "
+                             r"hold only the arrays its header and architecture name; refused before inflating",
+    "an extra 1 GiB parameter-like member": r"unexpected members \{'9\.kernel\.npy': 1073741952\}",
+    "1.kernel a 1 GiB array": r"member '1\.kernel\.npy' declares 1073741952 bytes, more than the 12 its array may "
+                              r"need plus a \.npy header of at most 4096; refused before inflating",
+    "1.kernel declares its true size but inflates to 1 GiB": r"the archive is truncated or corrupt \(BadZipFile: Bad CRC-32",
+}
+
+
+@pytest.mark.parametrize("label", sorted(BOMB_REFUSALS))
+def test_a_zip_bomb_is_refused_fast_before_inflating(tmp_path, label):
+    cases = dict(bombs(_bomb_model_file(tmp_path), "1.kernel"))
+    blob = cases[label]
+    assert len(blob) < 1.1 * 2**20  # about 1 MiB in the file ...
+    if label != "1.kernel declares its true size but inflates to 1 GiB":  # ... that really inflates to 1 GiB
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            assert max(i.file_size for i in zf.infolist()) >= GIB
+            big = max(zf.infolist(), key=lambda i: i.file_size)
+            with zf.open(big) as member:
+                assert len(member.read(2**24)) == 2**24  # (a real deflate stream: 16 MiB of it, read as a control)
+    path = tmp_path / "bomb.npz"
+    path.write_bytes(blob)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ValueError, match=rf"^cannot read '.*bomb\.npz': {BOMB_REFUSALS[label]}"):
+            mdl.load_model(path)
+        elapsed, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.5 and peak < 4 * 2**20, (elapsed, peak)
+
+
+def test_a_member_is_inflated_at_most_to_its_declared_size(tmp_path, monkeypatch):
+    """The bounded read: whatever zipfile does, no member is read past its declared size + 1 byte."""
+    requested = []
+    real_open = zipfile.ZipFile.open
+
+    def spying_open(self, name, *args, **kwargs):
+        member = real_open(self, name, *args, **kwargs)
+        real_read = member.read
+        member.read = lambda n=-1: requested.append((getattr(name, "filename", name), n)) or real_read(n)
+        return member
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spying_open)
+    data = _bomb_model_file(tmp_path)
+    sizes = {i.filename: i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist()}
+    mdl.load_model(tmp_path / "m.npz")
+    assert sorted(requested) == sorted((name, size + 1) for name, size in sizes.items())
+
+
+def test_parameters_of_another_dtype_than_the_header_declares_are_refused(tmp_path):
+    path = _save(tmp_path / "d.npz", mdl.Sequential([mdl.Dense(3, 2)]))
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    for arr, pattern in [
+        (np.zeros((3, 2), np.float64), r"entry '0\.kernel' has dtype float64, but the file declares float32"),
+        (np.zeros((3, 2), np.int32), r"entry '0\.kernel' has dtype int32, but the file declares float32"),
+        (np.zeros((3, 2), np.float16), r"entry '0\.kernel' has dtype float16, but the file declares float32"),
+    ]:
+        path.write_bytes(zipped({**members, "0.kernel.npy": npy_bytes(arr)}))
+        with pytest.raises(ValueError, match=rf"^cannot read '.*d\.npz': {pattern}"):
+            mdl.load_model(path)
+    big_endian = np.arange(6, dtype=">f4").reshape(3, 2)  # the same dtype in another byte order loads
+    path.write_bytes(zipped({**members, "0.kernel.npy": npy_bytes(big_endian)}))
+    np.testing.assert_array_equal(mdl.load_model(path).layers[0].kernel.data, big_endian)

@@ -169,3 +169,31 @@ def test_a_checkpoint_saved_during_validation_resumes_after_the_epoch(tmp_path):
     for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
         np.testing.assert_array_equal(q.data, p.data)
     assert got["val_loss"] == expected["val_loss"][1:] and got["loss"] == expected["loss"][1:]
+
+
+def test_the_permutation_of_many_sequences_fits_the_budget_of_a_small_model(tmp_path, monkeypatch):
+    """The permutation is 8 bytes per sequence, allowed by the header's n, not by the model's
+    size: a tiny model trained on many sequences resumes; a longer order than n is refused."""
+    from minidl.io import tree
+
+    monkeypatch.setattr(tree, "GENERATOR_BYTES", 4096)          # a budget far below the permutation
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3000, 2, 1)), rng.normal(size=(3000, 1))
+
+    def small():
+        mdl.set_seed(0)
+        return adam_trainer(mdl.Sequential([mdl.RNN(mdl.RNNCell(1, 1)), mdl.Dense(1, 1)]), lr=0.01, seed=0)
+
+    path = tmp_path / "mid.npz"
+    small().fit(x, y, epochs=1, batch_size=1000, verbose=0, callbacks=[SaveAt(path, 0, 1)])
+    resumed = small()
+    resumed.load_checkpoint(path)
+    resumed.fit(x, y, epochs=1, batch_size=1000, verbose=0)
+    straight = small()
+    straight.fit(x, y, epochs=1, batch_size=1000, verbose=0)
+    for p, q in zip(straight.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(q.data, p.data)
+    assert tree._permutation_length({"__dict__": [["n", 3000]]}) == 3000
+    assert tree._permutation_length({"__dict__": [["n", True]]}) == 0
+    assert tree._permutation_length({"__dict__": [["n", 2**40]]}) == 0
+    assert tree._permutation_length(["n", 5]) == 0

@@ -1,6 +1,8 @@
-"""What saving and loading do to paths (minidl/io/archive.py): symlinks written through,
-non-regular files refused both ways, the mode kept, a killed writer's temporary cleaned up."""
+"""Atomic writes (minidl/io/atomic.py) and what saving and loading do to paths: symlinks written
+through, non-regular files refused both ways, the mode kept, a killed writer's temporary cleaned up,
+a full disk's error naming the destination."""
 
+import errno
 import os
 import stat
 import subprocess
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.io import archive
+from minidl.io import atomic
 
 needs_posix = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX symlinks, FIFOs and modes")
 
@@ -125,10 +127,10 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_save(tmp_path):
     path = tmp_path / "m.npz"
     child = (
         "import os, numpy as np, minidl as mdl\n"
-        "from minidl.io import archive\n"
+        "from minidl.io import atomic\n"
         "def dying(f, **kw):\n"
         "    f.write(b'PK half a file'); f.flush(); os._exit(9)\n"
-        "archive.np = type('np', (), {'savez': staticmethod(dying), **{k: getattr(np, k) for k in ('asarray', 'array')}})\n"
+        "atomic.np = type('np', (), {'savez': staticmethod(dying), **{k: getattr(np, k) for k in ('asarray', 'array')}})\n"
         f"mdl.Sequential([mdl.Dense(2, 1)]).save({str(path)!r})\n"
     )
     rc = subprocess.run([sys.executable, "-c", child], cwd=os.getcwd(), timeout=60).returncode
@@ -141,7 +143,7 @@ def test_a_killed_writers_temporary_is_removed_by_the_next_save(tmp_path):
     unrelated = tmp_path / ".m.npz.backup"
     for f in (other, fresh, unrelated):
         f.write_bytes(b"x")
-    old = time.time() - archive.STALE_TMP_SECONDS - 5
+    old = time.time() - atomic.STALE_TMP_SECONDS - 5
     for f in (tmp_path / left[0], other, unrelated):
         os.utime(f, (old, old))
 
@@ -167,3 +169,36 @@ def test_duplicate_member_names_are_refused(tmp_path):
             zf.writestr("2.bias.npy", body)
     with pytest.raises(ValueError, match=r"cannot read '.*dup\.npz': duplicate member names \['2\.bias\.npy'\]; refused"):
         mdl.load_model(path)
+
+
+@pytest.mark.parametrize("where", ["savez", "fsync", "replace"])
+def test_a_full_disk_is_an_oserror_naming_the_path(tmp_path, monkeypatch, where):
+    """ENOSPC while writing, flushing or renaming: an OSError of the same errno naming the destination;
+    the existing file untouched, no temporary left."""
+    path = tmp_path / "m.npz"
+    old = _model(1)
+    old.save(path)
+    good = path.read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    target = {"savez": (atomic.np, "savez"), "fsync": (atomic.os, "fsync"), "replace": (atomic.os, "replace")}[where]
+    monkeypatch.setattr(*target, full)
+    with pytest.raises(OSError) as info:
+        _model(2).save(path)
+    monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC and type(info.value) is OSError
+    assert str(info.value) == f"[Errno {errno.ENOSPC}] {os.strerror(errno.ENOSPC)} (writing {str(path)!r})"
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["m.npz"]
+    _same_weights(path, old)
+
+
+def test_an_oserror_without_errno_names_the_path_too(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise PermissionError("quota exceeded")
+
+    monkeypatch.setattr(atomic.np, "savez", broken)
+    with pytest.raises(PermissionError, match=r"^quota exceeded \(writing '.*q\.npz'\)$"):
+        _model().save(tmp_path / "q.npz")
+    assert os.listdir(tmp_path) == []
