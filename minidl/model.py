@@ -106,8 +106,16 @@ class Model(Layer):
         class name. No pickle. The write is atomic (temporary file in the same
         folder, then ``os.replace``). Carried RNN states are not saved. A layer whose
         ``__init__`` takes arguments that its ``get_config`` does not return is
-        refused (``TypeError``), never saved with defaults. Reload with
-        ``minidl.load_model(path)``.
+        refused, never saved with defaults. Reload with ``minidl.load_model(path)``.
+
+        Args:
+            path: str or path-like, the destination, used as is (no suffix is added).
+
+        Raises:
+            TypeError: ``path`` is not a str or path-like, a layer's ``get_config``
+                does not return every argument of its ``__init__``, or a config is not JSON.
+            ValueError: the model cannot be saved: parameters shared between layers, a
+                class registered under another name, an abstract class.
         """
         save_model(self, path)
 

@@ -6,6 +6,14 @@ import numpy as np
 class Parameter:
     """A trainable array.
 
+    Args:
+        data: array-like of a float dtype, any shape; held as a C-contiguous array
+            (copied only when it is not one already).
+        name: str, the attribute name within its layer; default ``""``.
+
+    Raises:
+        TypeError: ``data`` is not of a float dtype.
+
     Attributes:
         data: ndarray, the value; updated in place so every holder sees the same memory.
         grad: ndarray of the same shape and dtype; ``backward`` adds into it.

@@ -177,8 +177,20 @@ def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
     dot the stored state the window starts from. The schedule is the trainer's own
     (``minidl.training.windows.tbptt_windows``).
 
+    Args:
+        T: int >= 1, the sequence length.
+        k1: int >= 1, the steps between updates (the chunk), or None for ``T``.
+        k2: int >= ``k1``, the steps backpropagated through, or None for ``k1``.
+        path: where to write the PNG, or None (as in ``plot_history``).
+        title: figure title, or None for one naming ``T``, ``k1`` and ``k2``.
+
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: ``T``, ``k1`` or ``k2`` is not an int, or ``path`` / ``title`` of the
+            wrong type.
+        ValueError: ``T``, ``k1`` or ``k2`` < 1, or ``k2 < k1``.
     """
     from matplotlib.patches import Rectangle  # lazy: see the module docstring
 

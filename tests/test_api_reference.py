@@ -50,3 +50,147 @@ def test_api_page_names_every_public_name_with_a_summary():
         if isinstance(obj, type) or callable(obj):
             assert f"`mdl.{name}(" in text, name
     assert "(no docstring)" not in text
+
+
+# The docstring style (Google, docs/architecture.md "Docstrings"): every public class (its
+# __init__) and function, and every public method of the classes users extend, documents
+# each of its parameters exactly once in an ``Args:`` section, one ``name: text`` per entry.
+SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Returns|Yields|Raises|Shapes|Attributes|"
+                     r"Examples?|Notes?|Warns|Warnings|See Also|References|Math):\s*$")
+
+
+def documented_args(doc):
+    """The names of the ``Args:`` entries of ``doc`` (in order, repeats kept), or None without one."""
+    lines = doc.splitlines()
+    starts = [i for i, line in enumerate(lines) if (m := SECTION.match(line)) and m.group(2) == "Args"]
+    if not starts:
+        return None
+    names, indent = [], None
+    for line in lines[starts[0] + 1:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if SECTION.match(line) and (indent is None or depth < indent):
+            break
+        if indent is None:
+            indent = depth
+        if depth < indent:
+            break
+        if depth == indent:
+            m = re.match(r"\s*\**([A-Za-z_][A-Za-z0-9_]*)(?:\s*\([^)]*\))?:(\s|$)", line)
+            names.append(m.group(1) if m else line.strip())
+    return names
+
+
+def parameters(func, method):
+    """``(wanted, allowed)``: the names an ``Args:`` section must name (all but self, cls,
+    ``*args`` and ``**kwargs``) and those it may name (``*args`` and ``**kwargs`` too)."""
+    import inspect
+    params = list(inspect.signature(func).parameters.values())
+    if method and params and params[0].name in ("self", "cls"):
+        params = params[1:]
+    wanted = [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return wanted, [p.name for p in params]
+
+
+def docstring_problems(label, func, doc, method=False):
+    try:
+        wanted, allowed = parameters(func, method)
+    except (TypeError, ValueError):
+        return []
+    if not doc or not doc.strip():
+        return [f"{label}: no docstring"]
+    if not wanted:
+        return []
+    names = documented_args(doc)
+    if names is None:
+        return [f"{label}: no Args: section for {wanted}"]
+    problems = []
+    for name in names:
+        if name not in allowed:
+            problems.append(f"{label}: Args: entry {name!r} is not a parameter (one name per entry)")
+    for name in wanted:
+        if names.count(name) != 1:
+            problems.append(f"{label}: Args: names {name!r} {names.count(name)} times")
+    return problems
+
+
+def public_callables():
+    """``(label, function, docstring, is_method)`` for every name the reference documents."""
+    import inspect
+    tool = load_tool()
+    for _title, prefix, members, _module in tool.sections():
+        for name, obj in members:
+            label = f"{prefix}{name}"
+            if inspect.isclass(obj):
+                init = obj.__dict__.get("__init__")
+                doc = inspect.getdoc(obj) or ""
+                if init is None:  # inherited: the class still documents what it takes
+                    init = obj.__init__
+                if init is not object.__init__:
+                    doc = doc + "\n" + (init.__doc__ and inspect.cleandoc(init.__doc__) or "")
+                    yield label, init, doc, True
+                else:
+                    yield label, obj, doc, False
+                if name in tool.EXTENDED:
+                    for method in tool.public_names(obj):
+                        member = inspect.getattr_static(obj, method)
+                        if isinstance(member, (classmethod, staticmethod)):
+                            member = member.__func__
+                        elif not inspect.isfunction(member):
+                            continue
+                        yield f"{label}.{method}", member, inspect.getdoc(member) or "", True
+            elif callable(obj):
+                yield label, obj, inspect.getdoc(obj) or "", False
+
+
+def test_documented_args_reads_one_name_per_entry():
+    doc = """Sum.
+
+    Args:
+        x: (batch, n) the input,
+            continued here.
+        a, b: combined.
+        *rest: more.
+        y (int): typed.
+
+    Returns:
+        x: not an argument.
+    """
+    import inspect
+    assert documented_args(inspect.cleandoc(doc)) == ["x", "a, b: combined.", "rest", "y"]
+    assert documented_args("No sections.") is None
+
+    def f(x, y, *args, z=1, **kwargs):
+        """F.
+
+        Args:
+            x: one.
+            x: twice.
+            w: not a parameter.
+            **kwargs: may be named.
+        """
+    problems = docstring_problems("f", f, inspect.getdoc(f))
+    assert problems == ["f: Args: entry 'w' is not a parameter (one name per entry)",
+                        "f: Args: names 'x' 2 times", "f: Args: names 'y' 0 times", "f: Args: names 'z' 0 times"]
+
+
+def test_every_public_class_and_function_documents_each_argument_once():
+    problems = [p for args in public_callables() for p in docstring_problems(*args)]
+    assert not problems, f"{len(problems)} docstring problems:\n" + "\n".join(problems)
+
+
+def test_every_layer_and_cell_docstring_holds_its_forward_and_backward():
+    """The math of forward and backward lives in each layer's docstring (docs/architecture.md)."""
+    import inspect
+    missing = []
+    for title, prefix, members, _module in load_tool().sections():
+        if title not in ("Cells", "Layers"):
+            continue
+        for name, obj in members:
+            if name in ("Layer", "Cell"):  # the bases: a contract, no computation of their own
+                continue
+            doc = inspect.getdoc(obj) or ""
+            if "=" not in doc or not re.search(r"backward|dL/d|\bd[a-z_]+ *\+?=", doc, re.I):
+                missing.append(f"{prefix}{name}")
+    assert not missing, f"no forward formula or no backward in the docstring of {missing}"

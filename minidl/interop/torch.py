@@ -191,8 +191,7 @@ def to_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
 
 def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     """Load PyTorch weights into the minidl ``Dense``, ``Embedding``, cell, ``RNN`` or
-    ``Bidirectional`` ``layer`` (in place, in its dtype); ``source``, ``layer_index``,
-    ``prefix`` as in ``from_torch``. Returns ``layer``.
+    ``Bidirectional`` ``layer`` (in place, in its dtype). Returns ``layer``.
 
     A ``Bidirectional(RNN(...))`` takes a bidirectional module (``bidirectional=True``):
     its ``forward_layer`` the forward direction's weights, its ``backward_layer`` the
@@ -200,6 +199,23 @@ def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     The kind comes from ``layer``; a module of another kind, an ``nn.RNN`` whose
     ``nonlinearity`` differs from the cell's ``activation``, or a bias present on one
     side only is a ``ValueError``.
+
+    Args:
+        layer: the minidl ``Dense``, ``Embedding``, cell, ``RNN`` or ``Bidirectional`` to fill.
+        source: a PyTorch module or its ``state_dict()``, as in ``from_torch``.
+        layer_index: int, which layer ``k`` of a multi-layer module (``weight_ih_l{k}``),
+            or None for the Cell modules' keys; default 0 (as in ``from_torch``).
+        prefix: str prepended to every key, for a submodule in a larger state dict
+            (``"encoder."``); default ``""``.
+
+    Returns:
+        ``layer``, with the weights loaded; nothing changes unless every array fits.
+
+    Raises:
+        TypeError: ``layer`` is not a supported minidl layer, or ``source`` is neither a
+            module nor a state dict.
+        ValueError: a module of another kind, another nonlinearity, a ``Bidirectional``
+            that does not concatenate, or a missing or misshapen key.
     """
     owner = "load_torch_weights"
     if isinstance(layer, Bidirectional):

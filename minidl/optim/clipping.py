@@ -54,8 +54,14 @@ class GradientClipper:
         return self.clip(parameter_list(params, type(self).__name__, allow_empty=True, allow_single=True))
 
     def clip(self, params):
-        """Clip the ``grad`` of each of ``params`` (a list of distinct ``Parameter``) in place;
-        return their total norm before clipping."""
+        """Clip the ``grad`` of each of ``params`` in place; a subclass implements it.
+
+        Args:
+            params: list of distinct ``Parameter`` (``__call__`` has validated it).
+
+        Returns:
+            The total L2 norm of their gradients before clipping, a float.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement clip(params)")
 
     def get_config(self):
