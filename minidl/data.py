@@ -38,6 +38,12 @@ def sliding_windows(series, window, horizon=1, stride=1):
         ``horizon == 1``, else ``(N, horizon, F)``; ``N = (T - window - horizon) // stride + 1``.
         A 1-D series gives ``F = 1``.
 
+    Raises:
+        TypeError: ``series`` is not a real array, or ``window``, ``horizon``, ``stride`` is
+            not an int.
+        ValueError: ``series`` is not ``(T,)`` or ``(T, F)``, an int is < 1, or the series is
+            shorter than ``window + horizon``.
+
     Example: ``sliding_windows(np.sin(np.arange(200)), 50)`` gives 150 windows.
     """
     owner = "sliding_windows"

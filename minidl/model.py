@@ -41,6 +41,15 @@ class Model(Layer):
                 the batch axis (each output of a model returning a tuple); the
                 result equals the whole-batch one.
 
+        Returns:
+            What ``forward`` returns for the whole batch: an array, or a tuple of
+            arrays for a model with several outputs.
+
+        Raises:
+            TypeError: an input is not a numeric array, or ``batch_size`` not an int.
+            ValueError: an input without a batch axis, inputs of different batch sizes,
+                another number of inputs than ``forward`` takes, or ``batch_size < 1``.
+
         The train/eval mode of every layer is restored afterwards; ``backward``
         cannot follow a ``predict``. Stateful layers carry their state as in
         ``forward``, so with ``batch_size`` each slice would start from the
@@ -181,6 +190,9 @@ class Sequential(Model):
     Args:
         layers: iterable of ``Layer`` objects, kept in the ``layers`` list.
 
+    Raises:
+        TypeError: ``layers`` is a single ``Layer`` or not iterable, or an item is not a ``Layer``.
+
     Shapes: whatever the layers take and give, e.g. ``RNN`` then ``Dense``:
     ``x: (batch, time, features) -> (batch, out)``.
 
@@ -263,6 +275,13 @@ class Sequential(Model):
                 along the batch axis; the result equals the whole-batch one.
             mask: optional ``(batch, time)`` bool mask of ``x`` (see ``forward``);
                 ``output_mask`` is then that of the whole output.
+
+        Returns:
+            The last layer's output for the whole batch.
+
+        Raises:
+            TypeError, ValueError: as ``Model.predict``, and ``ValueError`` for a
+                ``mask`` whose batch size is not that of ``x``.
 
         The train/eval mode of every layer is restored afterwards; ``backward``
         cannot follow a ``predict``. Stateful layers carry their state as in

@@ -63,6 +63,12 @@ def plot_history(history, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: ``history`` is neither a ``History`` nor a mapping, a series is not
+            numeric, or ``path`` is not a str, path-like or None, or ``title`` not a str or
+            None.
+        ValueError: a series is not 1-D, or there is no value to plot.
     """
     owner = "plot_history"
     logs = getattr(history, "history", history)
@@ -106,6 +112,12 @@ def plot_predictions(y_true, y_pred, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: an array is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: an array is empty or not ``(N,)`` / ``(N, F)``, or ``y_pred``'s shape is
+            not ``y_true``'s.
     """
     owner = "plot_predictions"
     true = _columns(y_true, "y_true", owner)
@@ -143,6 +155,12 @@ def plot_forecast(truth, forecast, context=None, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: an array is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: an array is empty or not ``(n,)`` / ``(n, F)``, or ``truth`` /
+            ``context`` has another number of features than ``forecast``.
     """
     owner = "plot_forecast"
     pred = _columns(forecast, "forecast", owner)
@@ -232,6 +250,12 @@ def plot_gradient_flow(results, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: a curve is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: ``results`` is empty, or a curve is not a non-empty 1-D array of finite
+            norms >= 0.
     """
     owner = "plot_gradient_flow"
     if not isinstance(results, Mapping):

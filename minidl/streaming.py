@@ -47,6 +47,10 @@ class Stream:
 
     Args:
         model: a ``Layer`` (usually a ``Sequential``).
+
+    Raises:
+        TypeError: ``model`` is not a ``Layer``.
+        ValueError: ``model`` holds a layer that needs whole sequences (``Bidirectional``).
     """
 
     def __init__(self, model):

@@ -152,6 +152,14 @@ def sample(model, prompt, length, temperature=1.0, seed=None, vocab=None):
     Returns:
         The new tokens only (without the prompt): a str for a str prompt, else int64 ids
         ``(length,)`` or ``(B, length)`` following the prompt's rank.
+
+    Raises:
+        TypeError: ``length`` is not an int, ``temperature`` not a number, ``seed`` not
+            None, an int >= 0 or a Generator, ``prompt`` not a str or integer ids, or
+            ``model`` not a ``Layer``.
+        ValueError: ``length < 0``, ``temperature`` negative or not finite, a str prompt
+            without ``vocab``, prompt ids not ``(P,)`` or ``(B, P)``, an empty prompt, a
+            model that cannot be streamed, or logits not ``(B, T, V)`` or ``(B, V)``.
     """
     owner = "sample"
     length = non_negative_int(length, "length", owner)

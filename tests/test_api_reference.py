@@ -1,9 +1,11 @@
 """docs/api.md and docs/reference/*.md are generated from the package (tools/api_reference.py) and
 must be up to date; the site's configuration (mkdocs.yml) lists every page."""
 
-import re
-
+import ast
 import importlib.util
+import inspect
+import re
+import textwrap
 from pathlib import Path
 
 import minidl as mdl
@@ -85,7 +87,6 @@ def documented_args(doc):
 def parameters(func, method):
     """``(wanted, allowed)``: the names an ``Args:`` section must name (all but self, cls,
     ``*args`` and ``**kwargs``) and those it may name (``*args`` and ``**kwargs`` too)."""
-    import inspect
     params = list(inspect.signature(func).parameters.values())
     if method and params and params[0].name in ("self", "cls"):
         params = params[1:]
@@ -117,7 +118,6 @@ def docstring_problems(label, func, doc, method=False):
 
 def public_callables():
     """``(label, function, docstring, is_method)`` for every name the reference documents."""
-    import inspect
     tool = load_tool()
     for _title, prefix, members, _module in tool.sections():
         for name, obj in members:
@@ -144,6 +144,42 @@ def public_callables():
                 yield label, obj, inspect.getdoc(obj) or "", False
 
 
+def own_statements(func):
+    """The AST nodes of ``func``'s body, without those of functions or classes defined in it."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func))).body[0]
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def has_section(doc, name):
+    return re.search(rf"^\s*{name}:\s*$", doc, re.M) is not None
+
+
+def section_problems(label, func, doc, method=False):
+    """A function with parameters that returns a value says what in ``Returns:``; one that
+    raises ``TypeError`` / ``ValueError`` itself says when in ``Raises:``."""
+    try:
+        wanted, _ = parameters(func, method)
+        nodes = list(own_statements(func))
+    except (TypeError, ValueError, OSError):
+        return []
+    returns = any(isinstance(n, ast.Return) and n.value is not None
+                  and not (isinstance(n.value, ast.Constant) and n.value.value is None) for n in nodes)
+    raises = any(isinstance(n, ast.Raise) and n.exc is not None
+                 and re.match(r"(TypeError|ValueError)\b", ast.unparse(n.exc)) for n in nodes)
+    problems = []
+    if returns and wanted and func.__name__ != "__init__" and not has_section(doc, "Returns"):
+        problems.append(f"{label}: returns a value but has no Returns: section")
+    if raises and not has_section(doc, "Raises"):
+        problems.append(f"{label}: raises TypeError/ValueError but has no Raises: section")
+    return problems
+
+
 def test_documented_args_reads_one_name_per_entry():
     doc = """Sum.
 
@@ -157,7 +193,6 @@ def test_documented_args_reads_one_name_per_entry():
     Returns:
         x: not an argument.
     """
-    import inspect
     assert documented_args(inspect.cleandoc(doc)) == ["x", "a, b: combined.", "rest", "y"]
     assert documented_args("No sections.") is None
 
@@ -180,9 +215,47 @@ def test_every_public_class_and_function_documents_each_argument_once():
     assert not problems, f"{len(problems)} docstring problems:\n" + "\n".join(problems)
 
 
+def test_section_problems_finds_a_missing_returns_and_raises():
+    def f(x):
+        """F.
+
+        Args:
+            x: a number.
+        """
+        def inner():
+            raise ValueError("not f's own")
+        if x < 0:
+            raise ValueError("x must be >= 0")
+        return x
+
+    def g(x):
+        """G.
+
+        Args:
+            x: a number.
+
+        Returns:
+            ``x``.
+
+        Raises:
+            ValueError: ``x < 0``.
+        """
+        if x < 0:
+            raise ValueError("x must be >= 0")
+        return x
+
+    assert section_problems("f", f, inspect.getdoc(f)) == [
+        "f: returns a value but has no Returns: section", "f: raises TypeError/ValueError but has no Raises: section"]
+    assert section_problems("g", g, inspect.getdoc(g)) == []
+
+
+def test_every_public_function_that_returns_or_raises_says_so():
+    problems = [p for args in public_callables() for p in section_problems(*args)]
+    assert not problems, f"{len(problems)} docstring problems:\n" + "\n".join(problems)
+
+
 def test_every_layer_and_cell_docstring_holds_its_forward_and_backward():
     """The math of forward and backward lives in each layer's docstring (docs/architecture.md)."""
-    import inspect
     missing = []
     for title, prefix, members, _module in load_tool().sections():
         if title not in ("Cells", "Layers"):

@@ -18,8 +18,21 @@ def from_keras(weights, kind=None):
         kind: as in ``from_torch``; None reads it from the layer class or the shapes.
 
     Only ``GRU(reset_after=True)`` (Keras' default, bias ``(2, 3H)``) matches minidl's
-    GRU; a ``(3H,)`` GRU bias (``reset_after=False``) is a ``ValueError``. A Keras
-    ``Dense``'s activation is not a weight: add the activation layer after minidl's ``Dense``.
+    GRU. A Keras ``Dense``'s activation is not a weight: add the activation layer after
+    minidl's ``Dense``.
+
+    Returns:
+        A dict for ``load_state_dict`` of the minidl cell, ``Dense`` or ``Embedding``
+        (prefix the keys with ``"cell."`` for an ``RNN``): ``kernel``,
+        ``recurrent_kernel``, ``bias`` (``Dense``: ``kernel``, ``bias``; ``Embedding``:
+        ``embeddings``), each a new array.
+
+    Raises:
+        TypeError: ``weights`` is neither a list of arrays nor a Keras layer, or an array
+            is not numeric.
+        ValueError: a GRU with ``reset_after=False`` (a ``(3H,)`` bias), an unknown
+            ``kind`` or one that contradicts the layer or the shapes, or another number
+            or shape of arrays than the kind has.
     """
     owner = "from_keras"
     module_kind = None

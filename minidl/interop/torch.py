@@ -71,9 +71,17 @@ def from_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
             ``..._l{k}_reverse``); None refuses a bidirectional module (load both directions
             into a ``Bidirectional`` with ``load_torch_weights``).
 
-    Returns a dict for ``load_state_dict`` of the minidl cell or ``Dense`` (prefix
-    the keys with ``"cell."`` for an ``RNN``). A missing key or a wrong shape is a
-    ``ValueError`` naming it.
+    Returns:
+        A dict for ``load_state_dict`` of the minidl cell, ``Dense`` or ``Embedding``
+        (prefix the keys with ``"cell."`` for an ``RNN``).
+
+    Raises:
+        TypeError: ``source`` is neither a module nor a state dict, or a value is not an
+            array or tensor.
+        ValueError: a missing key or a wrong shape (named), an unknown ``kind`` or one
+            that contradicts the module, an ``nn.Embedding`` with ``max_norm``, an LSTM
+            with ``proj_size``, a bidirectional module without ``direction`` (or a
+            ``direction`` without one), or a bias on one side only.
     """
     owner = "from_torch"
     sd, module_kind, module = _torch_state(source, owner)
@@ -149,7 +157,17 @@ def to_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
             ``nn.LSTM/GRU/RNN(..., bidirectional=True)`` layer.
 
     The single bias of an RNN or LSTM cell goes to ``bias_ih``, zeros to ``bias_hh``.
-    Load with ``module.load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})``.
+
+    Returns:
+        ``{torch key: ndarray}``; load it with
+        ``module.load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})``.
+
+    Raises:
+        TypeError: ``source`` is neither a supported minidl layer nor a state dict.
+        ValueError: an unknown ``kind`` or one that contradicts ``source``, missing or
+            misshapen arrays, ``direction`` not ``"forward"`` / ``"reverse"``,
+            ``direction="reverse"`` or a ``Bidirectional`` with ``layer_index=None``, or
+            a ``Bidirectional`` that does not concatenate.
     """
     owner = "to_torch"
     if isinstance(source, Bidirectional):

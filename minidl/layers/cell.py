@@ -116,6 +116,9 @@ class Cell(Layer):
         Args:
             batch_size: int, the batch.
             dtype: the arrays' dtype; None for the cell's dtype.
+
+        Returns:
+            Tuple of zero arrays ``(batch_size, n)`` for ``n`` in ``state_size``.
         """
         dtype = self.dtype if dtype is None else dtype
         return tuple(np.zeros((batch_size, n), dtype) for n in self.state_size)

@@ -18,6 +18,10 @@ class Dropout(Layer):
         p: probability of zeroing an element, ``0 <= p < 1`` (PyTorch's name;
             Keras calls it ``rate``).
 
+    Raises:
+        TypeError: ``p`` is not a real number.
+        ValueError: ``p`` is not in ``[0, 1)``.
+
     Shapes: any -> same, e.g. ``(batch, features)`` or ``(batch, time, H)``
     between stacked ``RNN(..., return_sequences=True)`` layers (a fresh mask for
     every element, step and sample).

@@ -215,8 +215,10 @@ class Layer:
         """Shape of the output for an input of ``input_shape`` (None for unknown sizes).
 
         Args:
-            input_shape: tuple of ints or None, e.g. ``(None, None, 3)``; the default
-                returns it unchanged.
+            input_shape: tuple of ints or None, e.g. ``(None, None, 3)``.
+
+        Returns:
+            The output's shape as a tuple; the default returns ``input_shape`` unchanged.
         """
         return tuple(input_shape)
 
@@ -225,8 +227,11 @@ class Layer:
 
         Args:
             x: the input of this layer.
-            mask: ``(batch, time)`` bool, True at real steps, or None; the default
-                passes it on unchanged.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+
+        Returns:
+            The output's mask, ``(batch, time)`` bool or None; the default returns
+            ``mask`` unchanged.
         """
         return mask
 
@@ -298,10 +303,13 @@ class Layer:
             p.zero_grad()
 
     def train(self, mode=True):
-        """Set training mode (dropout active) on this layer and all below; returns self.
+        """Set training mode (dropout active) on this layer and all below.
 
         Args:
             mode: True for training (the default), False for evaluation; read as a bool.
+
+        Returns:
+            ``self``, so that ``model.train().forward(x)`` chains.
         """
         for layer in self.sublayers():
             layer.training = bool(mode)
@@ -319,11 +327,14 @@ class Layer:
         return get_default_dtype()
 
     def astype(self, dtype):
-        """Convert every parameter to ``dtype`` in place; returns self.
+        """Convert every parameter to ``dtype`` in place.
 
         Args:
             dtype: ``np.float32`` or ``np.float64`` (or a name numpy reads as one); None
                 means the default dtype.
+
+        Returns:
+            ``self``.
 
         Raises:
             TypeError: ``dtype`` is neither float32 nor float64.

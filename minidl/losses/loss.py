@@ -122,6 +122,9 @@ class Loss:
         Args:
             pred: array-like of real numbers, any shape.
 
+        Returns:
+            ``pred`` as a float32 or float64 ndarray.
+
         Raises:
             TypeError: ``pred`` is not a numeric array.
             ValueError: ``pred`` is empty.
@@ -140,6 +143,9 @@ class Loss:
         Args:
             target: array-like of real numbers.
             pred: the array ``as_pred`` returned.
+
+        Returns:
+            ``target`` as an ndarray of pred's shape and dtype.
 
         Raises:
             TypeError: ``target`` is not a numeric array.
@@ -165,6 +171,9 @@ class Loss:
             mask: bool array-like, True at real entries, or None.
             shape: tuple, the shape the mask covers the leading axes of.
             of: str, what ``shape`` is, named in the error; default ``"pred"``.
+
+        Returns:
+            None for None, else a bool ndarray of ``len(shape)`` axes (unit axes appended).
 
         Raises:
             TypeError: ``mask`` is not bool.
@@ -196,6 +205,9 @@ class Loss:
             terms: array of the elementwise loss terms (e.g. pred's shape).
             mask: bool over the leading axes of ``terms`` (as ``as_mask`` returns), or
                 None: all real.
+
+        Returns:
+            The loss, a scalar of the terms' dtype (0.0 when every entry is masked).
 
         Raises:
             ValueError: ``self.reduction`` is neither ``"mean"`` nor ``"sum"``.

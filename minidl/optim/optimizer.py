@@ -190,6 +190,10 @@ class Optimizer:
         """``{"type", "config", "state"}``: the hyperparameters and a copy of each parameter's state.
 
         ``state[i]`` belongs to ``params[i]``; it is ``{}`` until that parameter's first step.
+
+        Raises:
+            TypeError: a state entry that is neither an array nor a number (a subclass's
+                ``update`` stored something else).
         """
         owner = f"{type(self).__name__}.state_dict"
         state = []

@@ -35,6 +35,14 @@ class TBPTTTrainer:
         seed: seed of the trainer's own generator (shuffling); default drawn from
             the generator seeded by ``minidl.set_seed``.
 
+    Raises:
+        TypeError: ``model`` is not a ``Layer``, ``loss`` lacks ``forward``/``backward``,
+            ``optimizer`` lacks ``step``/``zero_grad``, ``clipper`` is not callable or
+            None, or ``k1``, ``k2``, ``seed`` is not an int.
+        ValueError: ``k1`` or ``k2`` < 1, ``k2 < k1``, a negative ``seed``, or truncation
+            (``k1``/``k2`` given) of a model holding a layer that cannot be truncated
+            (``Bidirectional``).
+
     Each mini-batch starts from a zero state and is processed in chunks of ``k1``
     steps. At the end ``e`` of a chunk that began at ``p``, the steps
     ``[max(0, e-k2), e)`` run forward from the state stored at ``max(0, e-k2)``
