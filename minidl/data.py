@@ -321,6 +321,12 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
 
     Returns:
         float64 array ``(length,)``.
+
+    Raises:
+        TypeError: ``length`` is not an int, a number is not a real number, or ``seed``
+            is not None, an int >= 0 or a Generator.
+        ValueError: ``length < 1``, a component list of another length than
+            ``frequencies`` or not finite, ``noise < 0``, or ``step <= 0``.
     """
     owner = "sine_wave"
     length = positive_int(length, "length", owner)

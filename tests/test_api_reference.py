@@ -9,6 +9,10 @@ import textwrap
 from pathlib import Path
 
 import minidl as mdl
+from minidl import _checks
+
+# The validation vocabulary (each raises TypeError / ValueError naming the argument).
+VALIDATORS = {n for n, o in vars(_checks).items() if inspect.isfunction(o) and not n.startswith("_")} - {"fmt_shape"}
 
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "api_reference.py"
 
@@ -162,7 +166,8 @@ def has_section(doc, name):
 
 def section_problems(label, func, doc, method=False):
     """A function with parameters that returns a value says what in ``Returns:``; one that
-    raises ``TypeError`` / ``ValueError`` itself says when in ``Raises:``."""
+    raises ``TypeError`` / ``ValueError`` itself, or checks an argument with ``_checks.py``,
+    says when in ``Raises:``."""
     try:
         wanted, _ = parameters(func, method)
         nodes = list(own_statements(func))
@@ -172,6 +177,8 @@ def section_problems(label, func, doc, method=False):
                   and not (isinstance(n.value, ast.Constant) and n.value.value is None) for n in nodes)
     raises = any(isinstance(n, ast.Raise) and n.exc is not None
                  and re.match(r"(TypeError|ValueError)\b", ast.unparse(n.exc)) for n in nodes)
+    raises = raises or any(isinstance(n, ast.Call) and ast.unparse(n.func).split(".")[-1] in VALIDATORS
+                           for n in nodes)
     problems = []
     if returns and wanted and func.__name__ != "__init__" and not has_section(doc, "Returns"):
         problems.append(f"{label}: returns a value but has no Returns: section")
@@ -244,9 +251,18 @@ def test_section_problems_finds_a_missing_returns_and_raises():
             raise ValueError("x must be >= 0")
         return x
 
+    def h(n):
+        """H.
+
+        Args:
+            n: an int >= 1.
+        """
+        _checks.positive_int(n, "n", "h")
+
     assert section_problems("f", f, inspect.getdoc(f)) == [
         "f: returns a value but has no Returns: section", "f: raises TypeError/ValueError but has no Raises: section"]
     assert section_problems("g", g, inspect.getdoc(g)) == []
+    assert section_problems("h", h, inspect.getdoc(h)) == ["h: raises TypeError/ValueError but has no Raises: section"]
 
 
 def test_every_public_function_that_returns_or_raises_says_so():

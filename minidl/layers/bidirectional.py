@@ -22,6 +22,10 @@ class Bidirectional(Layer):
         merge_mode: how the two outputs are combined: ``"concat"`` (default, on the
             last axis), ``"sum"``, ``"ave"`` or ``"mul"``.
 
+    Raises:
+        TypeError: ``rnn`` is not an ``RNN`` instance.
+        ValueError: ``rnn`` is stateful, or ``merge_mode`` is not one of the four.
+
     Shapes, with ``H`` the cell's hidden size and ``M = 2H`` for ``"concat"``,
     else ``M = H``: ``x: (batch, time, features) -> (batch, M)``, or
     ``(batch, time, M)`` with ``return_sequences=True``.

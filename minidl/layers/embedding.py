@@ -20,6 +20,12 @@ class Embedding(Layer):
             real steps) for the layers after it (``RNN``, ``Bidirectional``, masked
             losses). Row 0 is still an ordinary, trainable row.
 
+    Raises:
+        TypeError: a size is not an int, or ``mask_zero`` not a bool.
+        ValueError: a size is < 1; at ``forward``, an index outside
+            ``[0, num_embeddings - 1]`` (named with its position). ``forward`` raises
+            ``TypeError`` for an input that is not an integer array.
+
     Shapes: ``x: (...)`` integers, any shape (usually ``(batch, time)``) ->
     ``y: (..., embedding_dim)`` in the parameters' dtype.
 

@@ -20,6 +20,11 @@ class LSTMCell(Cell):
         bias_initializer: initializer of ``bias`` (see ``Cell``).
         unit_forget_bias: set the forget gate's bias to 1 after the draw (Keras).
 
+    Raises:
+        TypeError: a size is not an int, ``unit_forget_bias`` not a bool, or an initializer is not a name, a
+            ``minidl.init`` initializer or None.
+        ValueError: a size is < 1, or an initializer name is unknown.
+
     Parameters: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``; their
     columns are four blocks of ``H``: input gate, forget gate, candidate, output gate.
     State: ``(h, c)``, each ``(batch, H)``; the output is ``h``.

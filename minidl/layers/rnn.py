@@ -21,6 +21,10 @@ class RNN(Layer):
         stateful: carry the final state of each forward into the next one (until
             ``reset_states()``), instead of starting every forward from zeros.
 
+    Raises:
+        TypeError: ``cell`` is not a ``Cell`` instance (a class is named as such), or
+            ``return_sequences`` / ``stateful`` not a bool.
+
     ``forward(x, mask=None, initial_state=None)``. A ``mask: (batch, time)`` bool
     is True at real steps; at a masked step the state is carried unchanged and the
     output there (``return_sequences=True``) is zeros; the last output is the output of

@@ -77,7 +77,12 @@ class ClipByValue(GradientClipper):
     """Clamp every gradient element to ``[-clip_value, clip_value]``.
 
     Args:
-        clip_value: finite float > 0. NaN gradient entries stay NaN.
+        clip_value: finite float > 0, the bound of every element. NaN gradient entries
+            stay NaN.
+
+    Raises:
+        TypeError: ``clip_value`` is not a real number.
+        ValueError: ``clip_value`` is not finite or not > 0.
     """
 
     def __init__(self, clip_value):
@@ -110,8 +115,13 @@ class ClipByGlobalNorm(GradientClipper):
     the step. Unlike ``clip_grad_norm_``, the gradients never become all-NaN here.
 
     Args:
-        max_norm: finite float > 0.
-        error_if_nonfinite: bool.
+        max_norm: finite float > 0, the largest total norm left unscaled.
+        error_if_nonfinite: bool, raise ``FloatingPointError`` on a non-finite total
+            norm instead of returning it; default False.
+
+    Raises:
+        TypeError: ``max_norm`` is not a real number, or ``error_if_nonfinite`` not a bool.
+        ValueError: ``max_norm`` is not finite or not > 0.
     """
 
     def __init__(self, max_norm, error_if_nonfinite=False):
