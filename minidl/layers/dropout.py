@@ -15,7 +15,7 @@ class Dropout(Layer):
     when ``p == 0``) the layer is the identity.
 
     Args:
-        p: probability of zeroing an element, ``0 <= p < 1`` (PyTorch's name;
+        p: probability of zeroing an element, ``0 <= p < 1``, default 0.5 (PyTorch's name;
             Keras calls it ``rate``).
 
     Raises:

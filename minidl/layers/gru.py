@@ -13,8 +13,8 @@ class GRUCell(Cell):
     ``reset_after=True`` formulation, two biases).
 
     Args:
-        input_size: the input's feature size ``F``.
-        hidden_size: the state's size ``H``.
+        input_size: int >= 1, the input's feature size ``F``.
+        hidden_size: int >= 1, the state's size ``H``.
         kernel_initializer: initializer of ``kernel`` (see ``Cell``).
         recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
         bias_initializer: initializer of ``bias`` (see ``Cell``).

@@ -17,9 +17,10 @@ class RNN(Layer):
 
     Args:
         cell: a ``Cell`` (``RNNCell``, ``LSTMCell``, ``GRUCell`` or your own).
-        return_sequences: return the output of every step instead of the last one.
-        stateful: carry the final state of each forward into the next one (until
-            ``reset_states()``), instead of starting every forward from zeros.
+        return_sequences: bool, return the output of every step instead of the last
+            one; default False.
+        stateful: bool, carry the final state of each forward into the next one (until
+            ``reset_states()``), instead of starting every forward from zeros; default False.
 
     Raises:
         TypeError: ``cell`` is not a ``Cell`` instance (a class is named as such), or

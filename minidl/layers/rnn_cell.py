@@ -11,8 +11,8 @@ class RNNCell(Cell):
     """Elman cell: ``h_new = act(x @ kernel + h @ recurrent_kernel + bias)``.
 
     Args:
-        input_size: the input's feature size ``F``.
-        hidden_size: the state's size ``H``.
+        input_size: int >= 1, the input's feature size ``F``.
+        hidden_size: int >= 1, the state's size ``H``.
         activation: ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
         kernel_initializer: initializer of ``kernel`` (see ``Cell``).
         recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).

@@ -29,9 +29,9 @@ class TBPTTTrainer:
             ``(B, T, out)`` (many-to-many) or ``(B, out)`` (many-to-one).
         loss: a ``Loss`` (``forward(pred, target) -> float``, ``backward()``).
         optimizer: an ``Optimizer`` built on the model's parameters.
-        clipper: optional ``GradientClipper`` applied before every step.
-        k1: steps between updates (chunk length); default the whole sequence.
-        k2: steps backpropagated through at each update, ``k2 >= k1``; default ``k1``.
+        clipper: a ``GradientClipper`` applied before every step, or None (the default).
+        k1: int >= 1, steps between updates (chunk length); default None, the whole sequence.
+        k2: int >= ``k1``, steps backpropagated through at each update; default None, ``k1``.
         seed: seed of the trainer's own generator (shuffling); default drawn from
             the generator seeded by ``minidl.set_seed``.
 
