@@ -90,8 +90,21 @@ class Initializer:
             _NAMES[cls.name] = cls
 
     def __call__(self, shape, dtype=None, rng=None):
-        """An array of ``shape`` and ``dtype`` (default dtype if None) drawn with
-        ``rng`` (minidl's global generator if None)."""
+        """Draw a weight: ``sample(shape, rng)`` converted to ``dtype``.
+
+        Args:
+            shape: tuple of ints >= 0 (or one int).
+            dtype: ``np.float32`` or ``np.float64``, or None for the default dtype.
+            rng: a ``numpy.random.Generator``, or None for minidl's global generator.
+
+        Returns:
+            An array of ``shape`` and ``dtype``.
+
+        Raises:
+            TypeError: ``shape`` is not a tuple of ints, ``dtype`` not float32/float64, or
+                ``rng`` not a Generator or None.
+            ValueError: a negative dimension, or what ``sample`` refuses for ``shape``.
+        """
         owner = type(self).__name__
         shape = _shape(shape, owner)
         dtype = get_default_dtype() if dtype is None else as_float_dtype(dtype, f"{owner}: dtype")
@@ -102,9 +115,20 @@ class Initializer:
         return np.asarray(self.sample(shape, rng), dtype=np.float64).astype(dtype)
 
     def sample(self, shape, rng):
+        """The values of a weight of ``shape``; a subclass implements it.
+
+        Args:
+            shape: tuple of ints, already checked.
+            rng: the ``numpy.random.Generator`` to draw from (draw from nothing else, so
+                that ``minidl.set_seed`` makes the weights reproducible).
+
+        Returns:
+            A float array of ``shape`` (converted to the weight's dtype by ``__call__``).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement sample(shape, rng)")
 
     def get_config(self):
+        """The constructor arguments as JSON-able values (what ``serialize`` saves)."""
         return {}
 
     def __eq__(self, other):

@@ -38,7 +38,18 @@ class Vocabulary:
         return f"Vocabulary({len(self)} characters)"
 
     def encode(self, text):
-        """``(len(text),)`` int64 ids; a character not in the vocabulary is a ``ValueError``."""
+        """The ids of the characters of ``text``.
+
+        Args:
+            text: str, of characters of the vocabulary.
+
+        Returns:
+            ``(len(text),)`` int64 ids.
+
+        Raises:
+            TypeError: ``text`` is not a str.
+            ValueError: a character is not in the vocabulary (the message lists them).
+        """
         if not isinstance(text, str):
             raise TypeError(f"Vocabulary.encode: text must be a str, got {type(text).__name__}")
         missing = sorted(set(text) - set(self.index))
@@ -47,7 +58,18 @@ class Vocabulary:
         return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
 
     def decode(self, ids):
-        """The characters of ``ids`` (ints in ``[0, len(self))``, any shape) as one string."""
+        """The characters of ``ids`` as one string.
+
+        Args:
+            ids: integer array, any shape (read in order), of values in ``[0, len(self))``.
+
+        Returns:
+            The str of their characters.
+
+        Raises:
+            TypeError: ``ids`` is not an integer array.
+            ValueError: an id is outside ``[0, len(self))``.
+        """
         ids = as_int_array(ids, "ids", "Vocabulary.decode").ravel()
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"Vocabulary.decode: ids must lie in [0, {len(self) - 1}], "

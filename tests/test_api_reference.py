@@ -1,5 +1,7 @@
 """docs/api.md and docs/reference/*.md are generated from the package (tools/api_reference.py) and
-must be up to date; the site's configuration (mkdocs.yml) lists every page."""
+must be up to date; the site's configuration (mkdocs.yml) lists every page; the docstrings they
+render keep the Google style of docs/architecture.md ("Docstrings"): each argument once in
+``Args:``, ``Returns:`` and ``Raises:`` where due, forward and backward math for layers and cells."""
 
 import ast
 import importlib.util
@@ -120,6 +122,10 @@ def docstring_problems(label, func, doc, method=False):
     return problems
 
 
+# Besides the classes users extend, the classes whose every public method users call.
+CALLED = ("TBPTTTrainer", "Stream", "RNN", "History", "Parameter", "Vocabulary", "Initializer")
+
+
 def public_callables():
     """``(label, function, docstring, is_method)`` for every name the reference documents."""
     tool = load_tool()
@@ -136,8 +142,10 @@ def public_callables():
                     yield label, init, doc, True
                 else:
                     yield label, obj, doc, False
-                if name in tool.EXTENDED:
+                if name in tool.EXTENDED or name in CALLED:
                     for method in tool.public_names(obj):
+                        if name in CALLED and method not in vars(obj):
+                            continue  # inherited: documented where it is defined
                         member = inspect.getattr_static(obj, method)
                         if isinstance(member, (classmethod, staticmethod)):
                             member = member.__func__

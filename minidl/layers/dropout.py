@@ -48,9 +48,14 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def sample_mask(self, shape):
-        """Boolean array of ``shape``, True where an element is kept (probability ``1 - p``).
+        """The keep mask of one forward; override to fix the mask (e.g. in a test).
 
-        Drawn from minidl's global generator; override to fix the mask (e.g. in a test).
+        Args:
+            shape: tuple, the input's shape.
+
+        Returns:
+            Bool array of ``shape``, True where an element is kept (probability ``1 - p``),
+            drawn from minidl's global generator.
         """
         return get_rng().random(shape) >= self.p
 
