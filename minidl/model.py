@@ -240,6 +240,20 @@ class Sequential(Model):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x, mask=None):
+        """Apply the layers in order, handing the mask on (see the class docstring).
+
+        Args:
+            x: the first layer's input, e.g. ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+
+        Returns:
+            The last layer's output; ``output_mask`` holds its mask.
+
+        Raises:
+            TypeError: ``mask`` is not bool.
+            ValueError: ``mask`` is not ``(batch, time)`` with x's batch; a layer's own
+                errors pass through (a 2-D input to a recurrent layer is explained).
+        """
         if mask is not None:
             mask = _checked_mask(mask, x)
         for i, layer in enumerate(self.layers):
@@ -256,10 +270,30 @@ class Sequential(Model):
         return x
 
     def compute_mask(self, x, mask):
-        """The mask of the output of the last ``forward`` (``output_mask``)."""
+        """The mask of the output of the last ``forward`` (``output_mask``).
+
+        Args:
+            x: the input (unused: the mask was computed by ``forward``).
+            mask: the input's mask (unused, as ``x``).
+
+        Returns:
+            ``output_mask``, ``(batch, time)`` bool or None.
+        """
         return self.output_mask
 
     def backward(self, grad_out):
+        """Run the layers' ``backward`` in reverse order.
+
+        Args:
+            grad_out: ``dL/dy``, shaped like the last output (not the loss value).
+
+        Returns:
+            ``dL/dx``, shaped like the input (None when the first layer is an ``Embedding``).
+
+        Raises:
+            ValueError: ``grad_out`` is a scalar loss value instead of its gradient; a
+                layer's own errors pass through.
+        """
         _refuse_loss_value(grad_out, getattr(self, "_output_shape", None), "Sequential.backward")
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
@@ -318,6 +352,9 @@ class Sequential(Model):
 
         Counts use thousands separators (``10,200``); the total counts each
         parameter once.
+
+        Returns:
+            The table, a str.
         """
         shape = _infer_input_shape(self) if input_shape is None else _check_input_shape(input_shape)
         shown = "?" if shape is None else fmt_shape(shape)
@@ -335,9 +372,20 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config):
-        """Build a Sequential from ``get_config()``'s dict; layer classes are looked
-        up by name (``ValueError`` for an unknown one) and built with their
-        ``from_config``. New layers get fresh initial weights."""
+        """Build a Sequential from ``get_config()``'s dict; layer classes are looked up by name
+        and built with their ``from_config``. New layers get fresh initial weights.
+
+        Args:
+            config: ``{"layers": [{"class_name": ..., "config": {...}}, ...]}``.
+
+        Returns:
+            The new ``Sequential``.
+
+        Raises:
+            ValueError: ``config`` is not of that form, or names an unknown layer class.
+            TypeError: a layer's ``from_config`` raised one; it is re-raised naming the
+                layer's index, as are its ``ValueError`` and ``KeyError``.
+        """
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError(f"Sequential.from_config: expected {{'layers': [...]}}, got {config!r:.200}")
         layers = []

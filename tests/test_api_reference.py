@@ -123,7 +123,8 @@ def docstring_problems(label, func, doc, method=False):
 
 
 # Besides the classes users extend, the classes whose every public method users call.
-CALLED = ("TBPTTTrainer", "Stream", "RNN", "History", "Parameter", "Vocabulary", "Initializer")
+CALLED = ("Sequential", "Bidirectional", "TBPTTTrainer", "Stream", "RNN", "History", "Parameter", "Vocabulary",
+          "Initializer")
 
 
 def public_callables():
