@@ -7,7 +7,17 @@ _default = np.dtype(np.float32)
 
 
 def set_default_dtype(dtype):
-    """Set the dtype of parameters of layers built from now on (float32 or float64)."""
+    """Set the dtype of parameters of layers built from now on (float32 or float64).
+
+    Layers built earlier keep their dtype (convert them with ``Layer.astype``).
+
+    Args:
+        dtype: ``np.float32`` (the default at start-up) or ``np.float64``, or anything
+            ``numpy.dtype`` reads as one of them (``"float64"``).
+
+    Raises:
+        TypeError: ``dtype`` is not a dtype, or is neither float32 nor float64.
+    """
     global _default
     _default = as_float_dtype(dtype, "dtype")
 

@@ -38,6 +38,12 @@ def sliding_windows(series, window, horizon=1, stride=1):
         ``horizon == 1``, else ``(N, horizon, F)``; ``N = (T - window - horizon) // stride + 1``.
         A 1-D series gives ``F = 1``.
 
+    Raises:
+        TypeError: ``series`` is not a real array, or ``window``, ``horizon``, ``stride`` is
+            not an int.
+        ValueError: ``series`` is not ``(T,)`` or ``(T, F)``, an int is < 1, or the series is
+            shorter than ``window + horizon``.
+
     Example: ``sliding_windows(np.sin(np.arange(200)), 50)`` gives 150 windows.
     """
     owner = "sliding_windows"
@@ -71,10 +77,19 @@ def train_val_split(x, y, val_fraction=None, val_size=None):
     into training.
 
     Args:
-        x: ``(N, ...)``; y: ``(N, ...)``, the same ``N``.
+        x: ``(N, ...)``, the inputs, samples along the first axis.
+        y: ``(N, ...)``, the targets, the same ``N``.
+        val_fraction: float in ``(0, 1)``, the validation share, or None.
+        val_size: int >= 1, the number of validation samples, or None.
 
     Returns:
         ``(x_train, y_train), (x_val, y_val)``, views of the inputs along the first axis.
+
+    Raises:
+        ValueError: ``x`` or ``y`` has no sample axis, they differ in ``N``, not exactly
+            one of ``val_fraction`` and ``val_size`` is given, ``val_fraction`` is not in
+            ``(0, 1)``, ``val_size < 1``, or a part would be empty.
+        TypeError: ``val_fraction`` is not a number or ``val_size`` not an int.
     """
     owner = "train_val_split"
     x = np.asarray(x)
@@ -201,6 +216,14 @@ class MinMaxScaler(_Scaler):
     ``lo + (x - data_min) * (hi - lo)`` and its constant value to ``lo``, never dividing by zero.
 
     ``state_dict()``: ``{"data_min": (F,), "data_max": (F,)}``.
+
+    Args:
+        feature_range: pair of finite numbers ``(lo, hi)`` with ``lo < hi``, where the
+            minimum and the maximum go; default ``(0, 1)``.
+
+    Raises:
+        TypeError: ``feature_range`` is not a pair of numbers.
+        ValueError: a bound is not finite, or ``lo >= hi``.
     """
 
     _state_keys = ("data_min", "data_max")
@@ -298,6 +321,12 @@ def sine_wave(length, frequencies=(1.0,), amplitudes=None, phases=None, noise=0.
 
     Returns:
         float64 array ``(length,)``.
+
+    Raises:
+        TypeError: ``length`` is not an int, a number is not a real number, or ``seed``
+            is not None, an int >= 0 or a Generator.
+        ValueError: ``length < 1``, a component list of another length than
+            ``frequencies`` or not finite, ``noise < 0``, or ``step <= 0``.
     """
     owner = "sine_wave"
     length = positive_int(length, "length", owner)

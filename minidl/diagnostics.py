@@ -53,6 +53,13 @@ def gradient_flow(model, x, grad_output=None, *, state_index=0, seed=0):
         norm of ``grad_output`` itself (zero for the LSTM cell state, which the loss
         does not read).
 
+    Raises:
+        TypeError: ``model`` is neither an ``RNN`` nor a ``Sequential`` holding one, or
+            ``x`` / ``grad_output`` is not a numeric array.
+        ValueError: a ``Sequential`` without an ``RNN``, ``x`` not ``(B, T, F)`` with the
+            cell's ``F`` and ``B, T >= 1``, ``state_index`` not an index of the state,
+            ``grad_output`` not ``(B, H)``, or a stored state of another batch size.
+
     The forward starts from the layer's current state (``get_state()``, zeros if
     None) and runs in the cell's dtype. It uses the cell's public step interface
     (``step`` and ``step_backward``): one forward and one backward pass, each

@@ -65,6 +65,13 @@ def forecast(model, seed_window, steps):
     Returns:
         ``(steps,)``, ``(steps, F)`` or ``(B, steps, F)`` following the seed's rank, in the
         seed's float dtype.
+
+    Raises:
+        TypeError: ``steps`` is not an int, ``seed_window`` is not a real array, or the
+            model has neither ``predict`` nor ``forward`` and is not callable.
+        ValueError: ``steps < 1``, ``seed_window`` of another rank, or a model whose
+            output does not map ``(B, window, F)`` to ``(B, F)`` (many-to-one) or
+            ``(B, window, F)`` (many-to-many).
     """
     owner = "forecast"
     steps = positive_int(steps, "steps", owner)

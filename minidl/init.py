@@ -53,7 +53,20 @@ def _shape(shape, owner):
 
 
 def compute_fans(shape):
-    """``(fan_in, fan_out)`` of a weight of ``shape`` in the ``(in, out)`` layout (see the module docstring)."""
+    """``(fan_in, fan_out)`` of a weight of ``shape`` in the ``(in, out)`` layout (see the module docstring).
+
+    Args:
+        shape: tuple of ints >= 0 (or one int). ``()`` gives ``(1, 1)``, ``(n,)`` gives
+            ``(n, n)``, ``(..., in, out)`` gives ``(in * r, out * r)`` with ``r`` the
+            product of the leading dimensions.
+
+    Returns:
+        ``(fan_in, fan_out)``, two ints.
+
+    Raises:
+        TypeError: ``shape`` is not a tuple of ints.
+        ValueError: a dimension is negative or not an int.
+    """
     shape = _shape(shape, "compute_fans")
     if len(shape) == 0:
         return 1, 1
@@ -77,8 +90,21 @@ class Initializer:
             _NAMES[cls.name] = cls
 
     def __call__(self, shape, dtype=None, rng=None):
-        """An array of ``shape`` and ``dtype`` (default dtype if None) drawn with
-        ``rng`` (minidl's global generator if None)."""
+        """Draw a weight: ``sample(shape, rng)`` converted to ``dtype``.
+
+        Args:
+            shape: tuple of ints >= 0 (or one int).
+            dtype: ``np.float32`` or ``np.float64``, or None for the default dtype.
+            rng: a ``numpy.random.Generator``, or None for minidl's global generator.
+
+        Returns:
+            An array of ``shape`` and ``dtype``.
+
+        Raises:
+            TypeError: ``shape`` is not a tuple of ints, ``dtype`` not float32/float64, or
+                ``rng`` not a Generator or None.
+            ValueError: a negative dimension, or what ``sample`` refuses for ``shape``.
+        """
         owner = type(self).__name__
         shape = _shape(shape, owner)
         dtype = get_default_dtype() if dtype is None else as_float_dtype(dtype, f"{owner}: dtype")
@@ -89,9 +115,20 @@ class Initializer:
         return np.asarray(self.sample(shape, rng), dtype=np.float64).astype(dtype)
 
     def sample(self, shape, rng):
+        """The values of a weight of ``shape``; a subclass implements it.
+
+        Args:
+            shape: tuple of ints, already checked.
+            rng: the ``numpy.random.Generator`` to draw from (draw from nothing else, so
+                that ``minidl.set_seed`` makes the weights reproducible).
+
+        Returns:
+            A float array of ``shape`` (converted to the weight's dtype by ``__call__``).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement sample(shape, rng)")
 
     def get_config(self):
+        """The constructor arguments as JSON-able values (what ``serialize`` saves)."""
         return {}
 
     def __eq__(self, other):
@@ -123,7 +160,15 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    """Every element equal to ``value`` (default 0.0)."""
+    """Every element equal to ``value``.
+
+    Args:
+        value: finite float, the constant; default 0.0.
+
+    Raises:
+        TypeError: ``value`` is not a real number.
+        ValueError: ``value`` is not finite.
+    """
 
     name = "constant"
 
@@ -138,7 +183,16 @@ class Constant(Initializer):
 
 
 class Uniform(Initializer):
-    """``U(low, high)``; the defaults ``(-0.05, 0.05)`` are Keras' ``RandomUniform``."""
+    """``U(low, high)``; the defaults ``(-0.05, 0.05)`` are Keras' ``RandomUniform``.
+
+    Args:
+        low: finite float, the lower end; default -0.05.
+        high: finite float >= ``low``, the upper end; default 0.05.
+
+    Raises:
+        TypeError: a bound is not a real number.
+        ValueError: a bound is not finite, or ``high < low``.
+    """
 
     name = "uniform"
 
@@ -156,7 +210,16 @@ class Uniform(Initializer):
 
 
 class Normal(Initializer):
-    """``N(mean, std^2)``; the defaults ``(0, 0.05)`` are Keras' ``RandomNormal``."""
+    """``N(mean, std^2)``; the defaults ``(0, 0.05)`` are Keras' ``RandomNormal``.
+
+    Args:
+        mean: finite float; default 0.0.
+        std: finite float >= 0, the standard deviation; default 0.05.
+
+    Raises:
+        TypeError: an argument is not a real number.
+        ValueError: an argument is not finite, or ``std < 0``.
+    """
 
     name = "normal"
 
@@ -189,7 +252,16 @@ class _Scaled(Initializer):
 
 class GlorotUniform(_Scaled):
     """Glorot / Xavier uniform: ``U(-a, a)`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``
-    (Keras ``GlorotUniform``, PyTorch ``xavier_uniform_``)."""
+    (Keras ``GlorotUniform``, PyTorch ``xavier_uniform_``).
+
+    Args:
+        gain: finite float >= 0 that multiplies the limit; default 1.0.
+
+    Raises:
+        TypeError: ``gain`` is not a real number.
+        ValueError: ``gain`` is negative or not finite; when sampling, a shape with a
+            zero fan.
+    """
 
     name = "glorot_uniform"
 
@@ -201,7 +273,16 @@ class GlorotUniform(_Scaled):
 
 class GlorotNormal(_Scaled):
     """Glorot / Xavier normal: ``N(0, std^2)`` with ``std = gain * sqrt(2 / (fan_in + fan_out))``
-    (PyTorch ``xavier_normal_``; Keras draws a truncated normal of the same variance)."""
+    (PyTorch ``xavier_normal_``; Keras draws a truncated normal of the same variance).
+
+    Args:
+        gain: finite float >= 0 that multiplies the std; default 1.0.
+
+    Raises:
+        TypeError: ``gain`` is not a real number.
+        ValueError: ``gain`` is negative or not finite; when sampling, a shape with a
+            zero fan.
+    """
 
     name = "glorot_normal"
 
@@ -212,7 +293,16 @@ class GlorotNormal(_Scaled):
 
 class HeUniform(_Scaled):
     """He / Kaiming uniform for ReLU: ``U(-a, a)`` with ``a = gain * sqrt(6 / fan_in)``
-    (Keras ``HeUniform``, PyTorch ``kaiming_uniform_(nonlinearity="relu")``)."""
+    (Keras ``HeUniform``, PyTorch ``kaiming_uniform_(nonlinearity="relu")``).
+
+    Args:
+        gain: finite float >= 0 that multiplies the limit; default 1.0.
+
+    Raises:
+        TypeError: ``gain`` is not a real number.
+        ValueError: ``gain`` is negative or not finite; when sampling, a shape with a
+            zero fan.
+    """
 
     name = "he_uniform"
 
@@ -224,7 +314,16 @@ class HeUniform(_Scaled):
 
 class HeNormal(_Scaled):
     """He / Kaiming normal for ReLU: ``N(0, std^2)`` with ``std = gain * sqrt(2 / fan_in)``
-    (PyTorch ``kaiming_normal_``; Keras draws a truncated normal of the same variance)."""
+    (PyTorch ``kaiming_normal_``; Keras draws a truncated normal of the same variance).
+
+    Args:
+        gain: finite float >= 0 that multiplies the std; default 1.0.
+
+    Raises:
+        TypeError: ``gain`` is not a real number.
+        ValueError: ``gain`` is negative or not finite; when sampling, a shape with a
+            zero fan.
+    """
 
     name = "he_normal"
 
@@ -245,6 +344,14 @@ class Orthogonal(_Scaled):
 
     Used as a cell's ``recurrent_initializer`` it is applied to each gate's
     ``(H, H)`` block separately (see ``GateBlocks``).
+
+    Args:
+        gain: finite float >= 0 that multiplies the matrix; default 1.0.
+
+    Raises:
+        TypeError: ``gain`` is not a real number.
+        ValueError: ``gain`` is negative or not finite; when sampling, a shape of
+            fewer than 2 dimensions.
     """
 
     name = "orthogonal"
@@ -273,6 +380,16 @@ class GateBlocks(Initializer):
     built-in cells wrap their ``recurrent_initializer`` in it, so that every gate's
     own recurrence gets the initializer's properties (and fan-scaled initializers
     see ``fan_out = H``).
+
+    Args:
+        initializer: the initializer of each block: a name, an ``Initializer`` or its
+            config dict (see ``get``).
+        blocks: int >= 1, the number of equal column blocks.
+
+    Raises:
+        TypeError: ``initializer`` is of another kind, or ``blocks`` is not an int.
+        ValueError: ``initializer`` is an unknown name, or ``blocks < 1``; when sampling,
+            a last axis that does not split into ``blocks`` equal blocks.
     """
 
     def __init__(self, initializer, blocks):
@@ -297,6 +414,16 @@ class SumOfUniforms(Initializer):
     layer's default bound (``1/sqrt(hidden_size)``; ``Dense``: ``1/sqrt(in_features)``), which
     the layer supplies (``bias_initializer="sum_of_uniforms"``). Not for ``GRUCell``: its
     ``(2, 3H)`` bias already holds PyTorch's two biases as rows.
+
+    Args:
+        bound: finite float >= 0, the half-width of each uniform, or None (the default)
+            for the layer's bound.
+        terms: int >= 1, the number of uniforms summed; default 2.
+
+    Raises:
+        TypeError: ``bound`` is not a real number or None, or ``terms`` is not an int.
+        ValueError: ``bound`` is negative or not finite, or ``terms < 1``; when sampling
+            outside a layer, ``bound=None``.
     """
 
     name = "sum_of_uniforms"
@@ -337,10 +464,19 @@ def names():
 def get(identifier, owner="minidl.init.get", argument="initializer"):
     """An ``Initializer`` from a name, an ``Initializer`` or a config dict.
 
-    ``identifier``: ``"glorot_uniform"`` (any of ``names()``), an ``Initializer``
-    (returned as is) or ``{"class_name": ..., "config": {...}}`` as ``serialize``
-    returns. ``None`` is returned as None (the layer's default). An unknown name is a
-    ``ValueError`` listing the names; ``owner`` and ``argument`` name the caller.
+    Args:
+        identifier: ``"glorot_uniform"`` (any of ``names()``), an ``Initializer``
+            (returned as is), ``{"class_name": ..., "config": {...}}`` as ``serialize``
+            returns, or None (returned as None: the layer's default).
+        owner: str, the caller named in error messages; default ``"minidl.init.get"``.
+        argument: str, the argument named in error messages; default ``"initializer"``.
+
+    Returns:
+        The ``Initializer``, or None.
+
+    Raises:
+        ValueError: an unknown name (the message lists the names) or a malformed config dict.
+        TypeError: ``identifier`` is of another kind (a plain function included).
     """
     if identifier is None or isinstance(identifier, Initializer):
         return identifier
@@ -366,8 +502,19 @@ def get(identifier, owner="minidl.init.get", argument="initializer"):
 
 
 def serialize(initializer):
-    """JSON-friendly form of an initializer: its name when it has one and default
-    arguments, else ``{"class_name": ..., "config": ...}``; None stays None."""
+    """JSON-friendly form of an initializer.
+
+    Args:
+        initializer: anything ``get`` accepts (a name, an ``Initializer``, a config dict
+            or None).
+
+    Returns:
+        Its name when it has one and default arguments, else
+        ``{"class_name": ..., "config": ...}``; None stays None.
+
+    Raises:
+        TypeError, ValueError: as ``get`` for what it does not accept.
+    """
     init = get(initializer, "minidl.init.serialize")
     if init is None:
         return None
@@ -387,6 +534,17 @@ def make_weight(layer, name, shape, initializer, blocks=1, **add_weight_kwargs):
     (the PyTorch default, drawn exactly as before initializers existed); otherwise
     ``initializer`` draws it, per column block when ``blocks > 1`` (``GateBlocks``),
     from the global generator in the default dtype (a bound-less ``SumOfUniforms`` with the layer's bound).
+
+    Args:
+        layer: the ``Layer`` that owns the weight (its ``add_weight`` and, for a
+            bound-less ``SumOfUniforms``, its ``hidden_size``).
+        name: str, the parameter's name.
+        shape: tuple of ints, the weight's shape.
+        initializer: an ``Initializer`` or None (the layer's default).
+        blocks: int >= 1, the number of column blocks drawn separately; default 1.
+
+    Returns:
+        The new ``Parameter``.
     """
     if initializer is None:
         return layer.add_weight(name, shape, **add_weight_kwargs)

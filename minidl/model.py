@@ -41,6 +41,15 @@ class Model(Layer):
                 the batch axis (each output of a model returning a tuple); the
                 result equals the whole-batch one.
 
+        Returns:
+            What ``forward`` returns for the whole batch: an array, or a tuple of
+            arrays for a model with several outputs.
+
+        Raises:
+            TypeError: an input is not a numeric array, or ``batch_size`` not an int.
+            ValueError: an input without a batch axis, inputs of different batch sizes,
+                another number of inputs than ``forward`` takes, or ``batch_size < 1``.
+
         The train/eval mode of every layer is restored afterwards; ``backward``
         cannot follow a ``predict``. Stateful layers carry their state as in
         ``forward``, so with ``batch_size`` each slice would start from the
@@ -106,8 +115,16 @@ class Model(Layer):
         class name. No pickle. The write is atomic (temporary file in the same
         folder, then ``os.replace``). Carried RNN states are not saved. A layer whose
         ``__init__`` takes arguments that its ``get_config`` does not return is
-        refused (``TypeError``), never saved with defaults. Reload with
-        ``minidl.load_model(path)``.
+        refused, never saved with defaults. Reload with ``minidl.load_model(path)``.
+
+        Args:
+            path: str or path-like, the destination, used as is (no suffix is added).
+
+        Raises:
+            TypeError: ``path`` is not a str or path-like, a layer's ``get_config``
+                does not return every argument of its ``__init__``, or a config is not JSON.
+            ValueError: the model cannot be saved: parameters shared between layers, a
+                class registered under another name, an abstract class.
         """
         save_model(self, path)
 
@@ -173,6 +190,9 @@ class Sequential(Model):
     Args:
         layers: iterable of ``Layer`` objects, kept in the ``layers`` list.
 
+    Raises:
+        TypeError: ``layers`` is a single ``Layer`` or not iterable, or an item is not a ``Layer``.
+
     Shapes: whatever the layers take and give, e.g. ``RNN`` then ``Dense``:
     ``x: (batch, time, features) -> (batch, out)``.
 
@@ -220,6 +240,20 @@ class Sequential(Model):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x, mask=None):
+        """Apply the layers in order, handing the mask on (see the class docstring).
+
+        Args:
+            x: the first layer's input, e.g. ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+
+        Returns:
+            The last layer's output; ``output_mask`` holds its mask.
+
+        Raises:
+            TypeError: ``mask`` is not bool.
+            ValueError: ``mask`` is not ``(batch, time)`` with x's batch; a layer's own
+                errors pass through (a 2-D input to a recurrent layer is explained).
+        """
         if mask is not None:
             mask = _checked_mask(mask, x)
         for i, layer in enumerate(self.layers):
@@ -236,10 +270,30 @@ class Sequential(Model):
         return x
 
     def compute_mask(self, x, mask):
-        """The mask of the output of the last ``forward`` (``output_mask``)."""
+        """The mask of the output of the last ``forward`` (``output_mask``).
+
+        Args:
+            x: the input (unused: the mask was computed by ``forward``).
+            mask: the input's mask (unused, as ``x``).
+
+        Returns:
+            ``output_mask``, ``(batch, time)`` bool or None.
+        """
         return self.output_mask
 
     def backward(self, grad_out):
+        """Run the layers' ``backward`` in reverse order.
+
+        Args:
+            grad_out: ``dL/dy``, shaped like the last output (not the loss value).
+
+        Returns:
+            ``dL/dx``, shaped like the input (None when the first layer is an ``Embedding``).
+
+        Raises:
+            ValueError: ``grad_out`` is a scalar loss value instead of its gradient; a
+                layer's own errors pass through.
+        """
         _refuse_loss_value(grad_out, getattr(self, "_output_shape", None), "Sequential.backward")
         for layer in reversed(self.layers):
             grad_out = layer.backward(grad_out)
@@ -255,6 +309,13 @@ class Sequential(Model):
                 along the batch axis; the result equals the whole-batch one.
             mask: optional ``(batch, time)`` bool mask of ``x`` (see ``forward``);
                 ``output_mask`` is then that of the whole output.
+
+        Returns:
+            The last layer's output for the whole batch.
+
+        Raises:
+            TypeError, ValueError: as ``Model.predict``, and ``ValueError`` for a
+                ``mask`` whose batch size is not that of ``x``.
 
         The train/eval mode of every layer is restored afterwards; ``backward``
         cannot follow a ``predict``. Stateful layers carry their state as in
@@ -291,6 +352,9 @@ class Sequential(Model):
 
         Counts use thousands separators (``10,200``); the total counts each
         parameter once.
+
+        Returns:
+            The table, a str.
         """
         shape = _infer_input_shape(self) if input_shape is None else _check_input_shape(input_shape)
         shown = "?" if shape is None else fmt_shape(shape)
@@ -308,9 +372,20 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config):
-        """Build a Sequential from ``get_config()``'s dict; layer classes are looked
-        up by name (``ValueError`` for an unknown one) and built with their
-        ``from_config``. New layers get fresh initial weights."""
+        """Build a Sequential from ``get_config()``'s dict; layer classes are looked up by name
+        and built with their ``from_config``. New layers get fresh initial weights.
+
+        Args:
+            config: ``{"layers": [{"class_name": ..., "config": {...}}, ...]}``.
+
+        Returns:
+            The new ``Sequential``.
+
+        Raises:
+            ValueError: ``config`` is not of that form, or names an unknown layer class.
+            TypeError: a layer's ``from_config`` raised one; it is re-raised naming the
+                layer's index, as are its ``ValueError`` and ``KeyError``.
+        """
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError(f"Sequential.from_config: expected {{'layers': [...]}}, got {config!r:.200}")
         layers = []

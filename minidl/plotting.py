@@ -63,6 +63,12 @@ def plot_history(history, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: ``history`` is neither a ``History`` nor a mapping, a series is not
+            numeric, or ``path`` is not a str, path-like or None, or ``title`` not a str or
+            None.
+        ValueError: a series is not 1-D, or there is no value to plot.
     """
     owner = "plot_history"
     logs = getattr(history, "history", history)
@@ -106,6 +112,12 @@ def plot_predictions(y_true, y_pred, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: an array is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: an array is empty or not ``(N,)`` / ``(N, F)``, or ``y_pred``'s shape is
+            not ``y_true``'s.
     """
     owner = "plot_predictions"
     true = _columns(y_true, "y_true", owner)
@@ -143,6 +155,12 @@ def plot_forecast(truth, forecast, context=None, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: an array is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: an array is empty or not ``(n,)`` / ``(n, F)``, or ``truth`` /
+            ``context`` has another number of features than ``forecast``.
     """
     owner = "plot_forecast"
     pred = _columns(forecast, "forecast", owner)
@@ -177,8 +195,20 @@ def plot_tbptt(T, k1=None, k2=None, path=None, title=None):
     dot the stored state the window starts from. The schedule is the trainer's own
     (``minidl.training.windows.tbptt_windows``).
 
+    Args:
+        T: int >= 1, the sequence length.
+        k1: int >= 1, the steps between updates (the chunk), or None for ``T``.
+        k2: int >= ``k1``, the steps backpropagated through, or None for ``k1``.
+        path: where to write the PNG, or None (as in ``plot_history``).
+        title: figure title, or None for one naming ``T``, ``k1`` and ``k2``.
+
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: ``T``, ``k1`` or ``k2`` is not an int, or ``path`` / ``title`` of the
+            wrong type.
+        ValueError: ``T``, ``k1`` or ``k2`` < 1, or ``k2 < k1``.
     """
     from matplotlib.patches import Rectangle  # lazy: see the module docstring
 
@@ -220,6 +250,12 @@ def plot_gradient_flow(results, path=None, title=None):
 
     Returns:
         the ``matplotlib.figure.Figure``.
+
+    Raises:
+        TypeError: a curve is not numeric, or ``path`` is not a str, path-like or None, or
+            ``title`` not a str or None.
+        ValueError: ``results`` is empty, or a curve is not a non-empty 1-D array of finite
+            norms >= 0.
     """
     owner = "plot_gradient_flow"
     if not isinstance(results, Mapping):

@@ -47,6 +47,10 @@ class Stream:
 
     Args:
         model: a ``Layer`` (usually a ``Sequential``).
+
+    Raises:
+        TypeError: ``model`` is not a ``Layer``.
+        ValueError: ``model`` holds a layer that needs whole sequences (``Bidirectional``).
     """
 
     def __init__(self, model):
@@ -70,10 +74,16 @@ class Stream:
     def reset(self, state=None):
         """Forget the carried states: the next call starts from zeros, with any batch size.
 
-        ``state``: start from these states instead (e.g. an encoder's final state for a
-        decoder): a list like ``stream.state``, one entry per stateful layer, each a tuple
-        of ``(batch, n)`` arrays or None for zeros. Each entry is checked by its layer's
-        ``set_state`` (the layer's own state is put back); copies are kept.
+        Args:
+            state: None (zeros), or the states to start from instead (e.g. an encoder's
+                final state for a decoder): a list like ``stream.state``, one entry per
+                stateful layer, each a tuple of ``(batch, n)`` arrays or None for zeros.
+                Each entry is checked by its layer's ``set_state`` (the layer's own state
+                is put back); copies are kept.
+
+        Raises:
+            ValueError: ``state`` is not a list of one entry per stateful layer, an entry
+                does not fit its layer, or the entries have different batch sizes.
         """
         checked, batch = [None] * len(self._layers), None
         if state is not None:
@@ -101,9 +111,20 @@ class Stream:
 
     # ---- computation -------------------------------------------------------------------
     def step(self, x_t):
-        """One step: ``x_t: (batch, features)`` or ``(batch,)`` tokens -> that step's output.
+        """One step of the sequence, from the carried state.
 
-        A model of several inputs takes a tuple, one ``x_t`` per input of its ``forward``."""
+        Args:
+            x_t: ``(batch, features)``, or ``(batch,)`` tokens; for a model of several
+                inputs a tuple, one ``x_t`` per input of its ``forward``.
+
+        Returns:
+            That step's output ``(batch, ...)`` (the time axis dropped).
+
+        Raises:
+            ValueError: an input without a batch axis, of the wrong shape, another number
+                of inputs than ``forward`` takes, or a batch size other than the carried
+                state's (call ``reset()`` first).
+        """
         xs = x_t if isinstance(x_t, tuple) else (x_t,)
         xs = tuple(np.asarray(x) for x in xs)
         for name, x in zip(_names("x_t", xs), xs):

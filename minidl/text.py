@@ -14,6 +14,13 @@ class Vocabulary:
 
     ``Vocabulary("abcab ca").chars == [" ", "a", "b", "c"]``; ``encode`` maps a string to
     ``(len,)`` int64 ids, ``decode`` maps ids (any shape, read in order) back to a string.
+
+    Args:
+        text: str, non-empty; its distinct characters make the vocabulary.
+
+    Raises:
+        TypeError: ``text`` is not a str.
+        ValueError: ``text`` is empty.
     """
 
     def __init__(self, text):
@@ -31,7 +38,18 @@ class Vocabulary:
         return f"Vocabulary({len(self)} characters)"
 
     def encode(self, text):
-        """``(len(text),)`` int64 ids; a character not in the vocabulary is a ``ValueError``."""
+        """The ids of the characters of ``text``.
+
+        Args:
+            text: str, of characters of the vocabulary.
+
+        Returns:
+            ``(len(text),)`` int64 ids.
+
+        Raises:
+            TypeError: ``text`` is not a str.
+            ValueError: a character is not in the vocabulary (the message lists them).
+        """
         if not isinstance(text, str):
             raise TypeError(f"Vocabulary.encode: text must be a str, got {type(text).__name__}")
         missing = sorted(set(text) - set(self.index))
@@ -40,7 +58,18 @@ class Vocabulary:
         return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
 
     def decode(self, ids):
-        """The characters of ``ids`` (ints in ``[0, len(self))``, any shape) as one string."""
+        """The characters of ``ids`` as one string.
+
+        Args:
+            ids: integer array, any shape (read in order), of values in ``[0, len(self))``.
+
+        Returns:
+            The str of their characters.
+
+        Raises:
+            TypeError: ``ids`` is not an integer array.
+            ValueError: an id is outside ``[0, len(self))``.
+        """
         ids = as_int_array(ids, "ids", "Vocabulary.decode").ravel()
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ValueError(f"Vocabulary.decode: ids must lie in [0, {len(self) - 1}], "
@@ -55,6 +84,17 @@ def make_streams(ids, batch):
     right is a contiguous piece of the text, so the state a TBPTT trainer carries along a row
     (``fit(x, y, batch_size=batch, shuffle=False)`` with ``x = streams[:, :-1]``,
     ``y = streams[:, 1:]``) is always the state of the text just read.
+
+    Args:
+        ids: ``(N,)`` integer token ids.
+        batch: int >= 1, the number of streams.
+
+    Returns:
+        ``(batch, N // batch)`` int array, a copy.
+
+    Raises:
+        TypeError: ``ids`` is not an integer array, or ``batch`` not an int.
+        ValueError: ``ids`` is not 1-D, ``batch < 1``, or a stream would be shorter than 2.
     """
     ids = as_int_array(ids, "ids", "make_streams")
     batch = positive_int(batch, "batch", "make_streams")
@@ -70,13 +110,25 @@ def sample_logits(logits, temperature=1.0, seed=None):
     """One token per row of ``logits: (B, V)`` (or one for ``(V,)``), drawn from
     ``softmax(logits / temperature)``.
 
-    ``temperature`` must be finite and >= 0: below 1 sharpens the distribution, above 1
-    flattens it; as it goes to 0 the draw becomes the argmax, and ``temperature=0`` is
-    exactly that, greedy decoding (no random number drawn; ties go to the lowest id).
-    ``seed``: an int, a ``numpy.random.Generator`` (drawn from, so successive calls go on),
-    or None for minidl's global generator (``minidl.set_seed``). Each row uses one uniform
-    number ``u``: the token is the first whose cumulative probability exceeds ``u``.
-    Returns int64 ids, ``(B,)`` (or a scalar for ``(V,)``).
+    A temperature below 1 sharpens the distribution, above 1 flattens it; as it goes to 0
+    the draw becomes the argmax, and ``temperature=0`` is exactly that, greedy decoding (no
+    random number drawn; ties go to the lowest id). Each row uses one uniform number
+    ``u``: the token is the first whose cumulative probability exceeds ``u``.
+
+    Args:
+        logits: ``(B, V)`` or ``(V,)``, finite real numbers, ``V >= 1``.
+        temperature: finite float >= 0; default 1.0.
+        seed: an int >= 0, a ``numpy.random.Generator`` (drawn from, so successive calls
+            go on), or None (the default) for minidl's global generator (``minidl.set_seed``).
+
+    Returns:
+        int64 ids, ``(B,)`` (or a scalar for ``(V,)``).
+
+    Raises:
+        TypeError: ``temperature`` is not a number, or ``seed`` is not None, an int >= 0
+            or a Generator.
+        ValueError: ``temperature`` is negative or not finite, ``logits`` is not ``(B, V)``
+            or ``(V,)`` with ``V >= 1``, or not finite.
     """
     owner = "sample_logits"
     temperature = finite_number(temperature, "temperature", owner, minimum=0.0)
@@ -122,6 +174,14 @@ def sample(model, prompt, length, temperature=1.0, seed=None, vocab=None):
     Returns:
         The new tokens only (without the prompt): a str for a str prompt, else int64 ids
         ``(length,)`` or ``(B, length)`` following the prompt's rank.
+
+    Raises:
+        TypeError: ``length`` is not an int, ``temperature`` not a number, ``seed`` not
+            None, an int >= 0 or a Generator, ``prompt`` not a str or integer ids, or
+            ``model`` not a ``Layer``.
+        ValueError: ``length < 0``, ``temperature`` negative or not finite, a str prompt
+            without ``vocab``, prompt ids not ``(P,)`` or ``(B, P)``, an empty prompt, a
+            model that cannot be streamed, or logits not ``(B, T, V)`` or ``(B, V)``.
     """
     owner = "sample"
     length = non_negative_int(length, "length", owner)

@@ -18,8 +18,21 @@ def from_keras(weights, kind=None):
         kind: as in ``from_torch``; None reads it from the layer class or the shapes.
 
     Only ``GRU(reset_after=True)`` (Keras' default, bias ``(2, 3H)``) matches minidl's
-    GRU; a ``(3H,)`` GRU bias (``reset_after=False``) is a ``ValueError``. A Keras
-    ``Dense``'s activation is not a weight: add the activation layer after minidl's ``Dense``.
+    GRU. A Keras ``Dense``'s activation is not a weight: add the activation layer after
+    minidl's ``Dense``.
+
+    Returns:
+        A dict for ``load_state_dict`` of the minidl cell, ``Dense`` or ``Embedding``
+        (prefix the keys with ``"cell."`` for an ``RNN``): ``kernel``,
+        ``recurrent_kernel``, ``bias`` (``Dense``: ``kernel``, ``bias``; ``Embedding``:
+        ``embeddings``), each a new array.
+
+    Raises:
+        TypeError: ``weights`` is neither a list of arrays nor a Keras layer, or an array
+            is not numeric.
+        ValueError: a GRU with ``reset_after=False`` (a ``(3H,)`` bias), an unknown
+            ``kind`` or one that contradicts the layer or the shapes, or another number
+            or shape of arrays than the kind has.
     """
     owner = "from_keras"
     module_kind = None
@@ -59,12 +72,25 @@ def from_keras(weights, kind=None):
 def to_keras(source, kind=None):
     """minidl weights -> the list Keras' ``layer.set_weights`` takes (copies).
 
-    ``source``: a minidl ``Dense``, ``Embedding``, cell, ``RNN`` or ``Bidirectional``, or its
-    state dict. Gives ``[kernel, bias]`` (``[kernel]`` without bias) for ``Dense``,
-    ``[embeddings]`` for ``Embedding``, ``[kernel, recurrent_kernel, bias]`` for a recurrent
-    layer, and the forward layer's list then the backward layer's for ``Bidirectional`` (as
-    Keras' ``Bidirectional.get_weights()``); build the Keras GRU with ``reset_after=True``
-    (its default).
+    Build the Keras GRU with ``reset_after=True`` (its default).
+
+    Args:
+        source: a minidl ``Dense``, ``Embedding``, cell, ``RNN`` or ``Bidirectional``, or its
+            state dict.
+        kind: ``"dense"``, ``"embedding"``, ``"rnn"``, ``"lstm"``, ``"gru"``, or None (the
+            default) for the kind of ``source`` (needed for a state dict whose shapes do
+            not tell it).
+
+    Returns:
+        ``[kernel, bias]`` (``[kernel]`` without bias) for ``Dense``, ``[embeddings]`` for
+        ``Embedding``, ``[kernel, recurrent_kernel, bias]`` for a recurrent layer, and the
+        forward layer's list then the backward layer's for ``Bidirectional`` (as Keras'
+        ``Bidirectional.get_weights()``).
+
+    Raises:
+        TypeError: ``source`` is neither a supported layer nor a state dict.
+        ValueError: an unknown ``kind``, one that contradicts ``source``, or missing or
+            misshapen arrays.
     """
     owner = "to_keras"
     if isinstance(source, Bidirectional):
@@ -91,6 +117,22 @@ def load_keras_weights(layer, weights, *, activation=None, recurrent_activation=
     A ``Bidirectional(RNN(...))`` takes the list Keras' ``Bidirectional.get_weights()`` gives:
     the forward layer's arrays, then the backward layer's (or the Keras ``Bidirectional``
     itself, whose ``merge_mode`` must equal the minidl layer's).
+
+    Args:
+        layer: the minidl ``Dense``, ``Embedding``, cell, ``RNN`` or ``Bidirectional`` to fill.
+        weights: a Keras layer object, or the list of arrays its ``get_weights()`` gives.
+        activation: str or None, the Keras layer's activation name (``"tanh"``), checked
+            against the cell's; None reads it from a Keras layer object, or checks nothing.
+        recurrent_activation: str or None, the gates' activation (LSTM, GRU), as above.
+
+    Returns:
+        ``layer``, with the weights loaded; nothing changes unless every array fits.
+
+    Raises:
+        TypeError: ``layer`` is not a supported minidl layer, or ``weights`` is not a
+            Keras layer or a list of arrays.
+        ValueError: an activation that differs from the cell's, another ``merge_mode``,
+            an odd number of arrays for a ``Bidirectional``, or a missing or misshapen array.
     """
     owner = "load_keras_weights"
     is_object = callable(getattr(weights, "get_weights", None))

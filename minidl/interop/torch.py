@@ -71,9 +71,17 @@ def from_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
             ``..._l{k}_reverse``); None refuses a bidirectional module (load both directions
             into a ``Bidirectional`` with ``load_torch_weights``).
 
-    Returns a dict for ``load_state_dict`` of the minidl cell or ``Dense`` (prefix
-    the keys with ``"cell."`` for an ``RNN``). A missing key or a wrong shape is a
-    ``ValueError`` naming it.
+    Returns:
+        A dict for ``load_state_dict`` of the minidl cell, ``Dense`` or ``Embedding``
+        (prefix the keys with ``"cell."`` for an ``RNN``).
+
+    Raises:
+        TypeError: ``source`` is neither a module nor a state dict, or a value is not an
+            array or tensor.
+        ValueError: a missing key or a wrong shape (named), an unknown ``kind`` or one
+            that contradicts the module, an ``nn.Embedding`` with ``max_norm``, an LSTM
+            with ``proj_size``, a bidirectional module without ``direction`` (or a
+            ``direction`` without one), or a bias on one side only.
     """
     owner = "from_torch"
     sd, module_kind, module = _torch_state(source, owner)
@@ -149,7 +157,17 @@ def to_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
             ``nn.LSTM/GRU/RNN(..., bidirectional=True)`` layer.
 
     The single bias of an RNN or LSTM cell goes to ``bias_ih``, zeros to ``bias_hh``.
-    Load with ``module.load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})``.
+
+    Returns:
+        ``{torch key: ndarray}``; load it with
+        ``module.load_state_dict({k: torch.from_numpy(v) for k, v in d.items()})``.
+
+    Raises:
+        TypeError: ``source`` is neither a supported minidl layer nor a state dict.
+        ValueError: an unknown ``kind`` or one that contradicts ``source``, missing or
+            misshapen arrays, ``direction`` not ``"forward"`` / ``"reverse"``,
+            ``direction="reverse"`` or a ``Bidirectional`` with ``layer_index=None``, or
+            a ``Bidirectional`` that does not concatenate.
     """
     owner = "to_torch"
     if isinstance(source, Bidirectional):
@@ -191,8 +209,7 @@ def to_torch(source, kind=None, *, layer_index=0, prefix="", direction=None):
 
 def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     """Load PyTorch weights into the minidl ``Dense``, ``Embedding``, cell, ``RNN`` or
-    ``Bidirectional`` ``layer`` (in place, in its dtype); ``source``, ``layer_index``,
-    ``prefix`` as in ``from_torch``. Returns ``layer``.
+    ``Bidirectional`` ``layer`` (in place, in its dtype). Returns ``layer``.
 
     A ``Bidirectional(RNN(...))`` takes a bidirectional module (``bidirectional=True``):
     its ``forward_layer`` the forward direction's weights, its ``backward_layer`` the
@@ -200,6 +217,23 @@ def load_torch_weights(layer, source, *, layer_index=0, prefix=""):
     The kind comes from ``layer``; a module of another kind, an ``nn.RNN`` whose
     ``nonlinearity`` differs from the cell's ``activation``, or a bias present on one
     side only is a ``ValueError``.
+
+    Args:
+        layer: the minidl ``Dense``, ``Embedding``, cell, ``RNN`` or ``Bidirectional`` to fill.
+        source: a PyTorch module or its ``state_dict()``, as in ``from_torch``.
+        layer_index: int, which layer ``k`` of a multi-layer module (``weight_ih_l{k}``),
+            or None for the Cell modules' keys; default 0 (as in ``from_torch``).
+        prefix: str prepended to every key, for a submodule in a larger state dict
+            (``"encoder."``); default ``""``.
+
+    Returns:
+        ``layer``, with the weights loaded; nothing changes unless every array fits.
+
+    Raises:
+        TypeError: ``layer`` is not a supported minidl layer, or ``source`` is neither a
+            module nor a state dict.
+        ValueError: a module of another kind, another nonlinearity, a ``Bidirectional``
+            that does not concatenate, or a missing or misshapen key.
     """
     owner = "load_torch_weights"
     if isinstance(layer, Bidirectional):

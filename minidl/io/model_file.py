@@ -87,8 +87,16 @@ def load_model(path):
     the header's dtype and no larger than the parameter (plus a ``.npy`` header), or the
     file is refused before that member is inflated.
 
-    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` naming
-    ``path`` and the problem for anything else that is wrong with it.
+    Args:
+        path: str or path-like, the file ``model.save`` wrote (used as is).
+
+    Returns:
+        The rebuilt model, of the saved class, with the saved weights and dtype.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        TypeError: ``path`` is not a str or path-like.
+        ValueError: anything else that is wrong with the file, naming ``path`` and the problem.
     """
     path = fspath(path, "load_model")
     with open_archive(path, MODEL_FORMAT, (MODEL_FORMAT_VERSION,)) as archive:

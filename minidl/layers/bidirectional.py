@@ -22,6 +22,10 @@ class Bidirectional(Layer):
         merge_mode: how the two outputs are combined: ``"concat"`` (default, on the
             last axis), ``"sum"``, ``"ave"`` or ``"mul"``.
 
+    Raises:
+        TypeError: ``rnn`` is not an ``RNN`` instance.
+        ValueError: ``rnn`` is stateful, or ``merge_mode`` is not one of the four.
+
     Shapes, with ``H`` the cell's hidden size and ``M = 2H`` for ``"concat"``,
     else ``M = H``: ``x: (batch, time, features) -> (batch, M)``, or
     ``(batch, time, M)`` with ``return_sequences=True``.
@@ -91,7 +95,15 @@ class Bidirectional(Layer):
         return (self.forward_layer.initial_state_grad, self.backward_layer.initial_state_grad)
 
     def compute_mask(self, x, mask):
-        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise."""
+        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise.
+
+        Args:
+            x: the input ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, or None.
+
+        Returns:
+            ``mask`` with ``return_sequences``, else None.
+        """
         return mask if self.return_sequences else None
 
     def get_config(self):
@@ -102,6 +114,14 @@ class Bidirectional(Layer):
 
     @classmethod
     def from_config(cls, config):
+        """Build a Bidirectional from ``get_config()``: the wrapped RNN from its class name and config.
+
+        Args:
+            config: dict with ``"rnn"`` (``{"class_name", "config"}``) and ``"merge_mode"``.
+
+        Returns:
+            The new ``Bidirectional``, with new weights in both directions.
+        """
         config = dict(config)
         spec = config.pop("rnn")
         rnn = layer_class(spec["class_name"]).from_config(spec["config"])
@@ -120,8 +140,24 @@ class Bidirectional(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x, mask=None, initial_state=None):
-        """``x: (batch, time, features)``, ``mask: (batch, time)`` bool or None,
-        ``initial_state``: None or a pair of the directions' initial states."""
+        """Run both directions over ``x`` and merge them (see the class docstring for the math).
+
+        Args:
+            x: ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+            initial_state: None, or a pair of the directions' initial states (each None or
+                a tuple as ``RNN.forward`` takes).
+
+        Returns:
+            ``(batch, M)``, or ``(batch, time, M)`` with ``return_sequences``.
+
+        Raises:
+            TypeError: ``x`` is not numeric, or ``mask`` is not bool.
+            ValueError: ``x`` is not ``(batch, time, features)`` with the cell's features,
+                a ``mask`` or ``initial_state`` of the wrong shape, a wrapped RNN made
+                stateful or holding a state, or directions that disagree on
+                ``return_sequences``.
+        """
         owner = self
         fwd, bwd = self.forward_layer, self.backward_layer
         if fwd.stateful:
@@ -159,8 +195,20 @@ class Bidirectional(Layer):
         return y
 
     def backward(self, grad_out, grad_final_state=None):
-        """``grad_out`` shaped like the output -> ``dL/dx``; ``grad_final_state``: None or a
-        pair of the directions' (each None or a tuple, as ``RNN.backward`` takes)."""
+        """Backpropagate through both directions; adds into their cells' grads.
+
+        Args:
+            grad_out: ``dL/dy``, shaped like the output.
+            grad_final_state: None, or a pair of the directions' final-state gradients
+                (each None or a tuple, as ``RNN.backward`` takes).
+
+        Returns:
+            ``dL/dx: (batch, time, features)``.
+
+        Raises:
+            RuntimeError: no forward with history before it.
+            ValueError: ``grad_out`` or ``grad_final_state`` of the wrong shape.
+        """
         if self._out_shape is None:
             raise self._missing_forward()
         H = self.forward_layer.cell.hidden_size

@@ -57,9 +57,24 @@ class Cell(Layer):
 
     def __init__(self, input_size, hidden_size, kernel_initializer=None, recurrent_initializer=None,
                  bias_initializer=None):
-        """The initializers (a name, a ``minidl.init`` initializer or None for the default)
-        are stored as attributes for the subclass to build its weights with
-        (``minidl.init.make_weight``) and saved by ``get_config`` when given."""
+        """Store the sizes and the initializers for the subclass to build its weights with.
+
+        The initializers are stored as attributes (built with ``minidl.init.make_weight``)
+        and saved by ``get_config`` when given.
+
+        Args:
+            input_size: int >= 1, the features of ``x`` at each step.
+            hidden_size: int >= 1, the width ``H`` of the output (the first state).
+            kernel_initializer: initializer of the input weights: a name, a
+                ``minidl.init`` initializer or None for the default.
+            recurrent_initializer: initializer of the recurrent weights, as above.
+            bias_initializer: initializer of the biases, as above.
+
+        Raises:
+            TypeError: a size is not an int, or an initializer is not a name, an
+                initializer or None.
+            ValueError: a size is < 1, or an initializer name is unknown.
+        """
         super().__init__()
         owner = type(self).__name__
         self.input_size = positive_int(input_size, "input_size", owner)
@@ -82,19 +97,47 @@ class Cell(Layer):
         return config
 
     def add_weight(self, name, shape, bound=None):
-        """Create a Parameter drawn from ``U(-bound, bound)``, by default ``bound = 1/sqrt(hidden_size)``
-        (PyTorch's initialization of recurrent cells)."""
+        """Create a Parameter drawn from ``U(-bound, bound)``.
+
+        Args:
+            name: str, the parameter's name (its attribute name in the cell).
+            shape: tuple of ints, the array's shape.
+            bound: float > 0, or None for ``1/sqrt(hidden_size)`` (PyTorch's
+                initialization of recurrent cells).
+
+        Returns:
+            The new ``Parameter``.
+        """
         return super().add_weight(name, shape, 1.0 / np.sqrt(self.hidden_size) if bound is None else bound)
 
     def initial_state(self, batch_size, dtype=None):
-        """Zero state: a tuple of ``(batch_size, n)`` arrays."""
+        """Zero state: a tuple of ``(batch_size, n)`` arrays, one per ``state_size`` entry.
+
+        Args:
+            batch_size: int, the batch.
+            dtype: the arrays' dtype; None for the cell's dtype.
+
+        Returns:
+            Tuple of zero arrays ``(batch_size, n)`` for ``n`` in ``state_size``.
+        """
         dtype = self.dtype if dtype is None else dtype
         return tuple(np.zeros((batch_size, n), dtype) for n in self.state_size)
 
     def forward(self, x, state=None):
-        """One step on ``x: (batch, input_size)`` from ``state`` (zeros when None).
+        """One step on ``x`` from ``state``; no history is kept (use ``RNN`` to train).
 
-        Returns the new state tuple; no history is kept (use ``RNN`` to train).
+        Args:
+            x: ``(batch, input_size)``.
+            state: tuple of ``(batch, n)`` arrays, one per ``state_size`` entry, or None
+                for zeros.
+
+        Returns:
+            The new state tuple; its first array is the output ``(batch, H)``.
+
+        Raises:
+            ValueError: ``x`` or ``state`` has the wrong shape, or what ``step`` returns
+                does not have the state's shapes.
+            TypeError: ``x`` is not numeric, or ``step`` does not return a pair.
         """
         x = batch_input(x, self.input_size, self, self.dtype)
         if state is None:
@@ -105,27 +148,52 @@ class Cell(Layer):
 
     # ---- the step interface (what a user's cell implements) -----------------------
     def step(self, x, state):
-        """One step: ``x: (batch, input_size)``, ``state`` a tuple -> ``(new_state, cache)``."""
+        """One step; a subclass implements it.
+
+        Args:
+            x: ``(batch, input_size)``.
+            state: tuple of ``(batch, n)`` arrays, one per ``state_size`` entry.
+
+        Returns:
+            ``(new_state, cache)``: the new state tuple (its first array is the output)
+            and whatever ``step_backward`` needs.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement step(x, state)")
 
     def step_backward(self, dstate, cache):
-        """Backward of one step: ``(dstate, cache) -> (dx, dstate_prev)``, adding into the grads."""
+        """Backward of one step, adding into each ``Parameter.grad``; a subclass implements it.
+
+        Args:
+            dstate: tuple of gradients with respect to ``new_state``, shaped like it.
+            cache: what ``step`` returned beside ``new_state``.
+
+        Returns:
+            ``(dx, dstate_prev)``: ``dx: (batch, input_size)`` and the gradient tuple with
+            respect to the previous state.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
 
     # ---- the sequence interface (RNN calls these; the built-in cells use fused.py) ----
     def forward_sequence(self, xs, state, keep_history=True, mask=None):
-        """Run all steps of ``xs: (time, batch, input_size)`` (time-major) from ``state``.
+        """Run all steps of ``xs`` (time-major) from ``state``.
 
-        Returns ``(hs, final_state, cache)``: ``hs: (time, batch, H)`` the outputs,
-        the state after the last step, and what ``backward_sequence`` and
-        ``state_at`` need (None when ``keep_history`` is False). ``hs`` and the final
-        state may share memory with the cache: ``RNN`` copies what it hands out.
-
-        ``mask: (time, batch)`` bool (``RNN`` passes it only when it has one): where
-        False the step's new state is replaced by the old one,
+        With a mask, where it is False the step's new state is replaced by the old one,
         ``s_t = where(m_t, step(x_t, s_{t-1}), s_{t-1})``, and ``hs[t]`` holds that
         carried state (``RNN`` zeroes the outputs there). ``RNN`` has already replaced
         the padded inputs by zeros.
+
+        Args:
+            xs: ``(time, batch, input_size)``.
+            state: tuple of ``(batch, n)`` arrays, the state before the first step.
+            keep_history: bool; when False nothing is kept for backward (the cache is None).
+            mask: ``(time, batch)`` bool, True at real steps, or None (``RNN`` passes
+                it only when it has one).
+
+        Returns:
+            ``(hs, final_state, cache)``: ``hs: (time, batch, H)`` the outputs, the state
+            after the last step, and what ``backward_sequence`` and ``state_at`` need.
+            ``hs`` and the final state may share memory with the cache: ``RNN`` copies
+            what it hands out.
         """
         states = [state]
         caches = []
@@ -144,15 +212,22 @@ class Cell(Layer):
         return hs, state, ((caches, states) if keep_history else None)
 
     def backward_sequence(self, dhs, dstate, cache, mask=None):
-        """Backward through a ``forward_sequence``.
+        """Backward through a ``forward_sequence``; adds into the grads.
 
-        ``dhs: (time, batch, H)`` gradient of the outputs (or None when only the final
-        state receives gradient); ``dstate``: gradient of the final state.
-        Returns ``(dxs: (time, batch, input_size), dstate0)`` and adds into the grads.
+        With a mask: at a masked step of a sample its gradient passes unchanged to the
+        previous state, ``step_backward`` gets zeros for it (so the weights get nothing
+        from padding) and its ``dx`` is zero.
 
-        With ``mask: (time, batch)``: at a masked step of a sample its gradient passes
-        unchanged to the previous state, ``step_backward`` gets zeros for it (so the
-        weights get nothing from padding) and its ``dx`` is zero.
+        Args:
+            dhs: ``(time, batch, H)`` gradient of the outputs, or None when only the
+                final state receives gradient.
+            dstate: tuple, the gradient of the final state.
+            cache: what ``forward_sequence`` returned.
+            mask: ``(time, batch)`` bool, the mask of the forward, or None.
+
+        Returns:
+            ``(dxs, dstate0)``: ``dxs: (time, batch, input_size)`` and the gradient of
+            the initial state.
         """
         caches, _ = cache
         dstate = tuple(dstate)
@@ -173,7 +248,15 @@ class Cell(Layer):
         return np.stack(dxs), dstate
 
     def state_at(self, cache, t):
-        """The state after ``t`` steps (0 <= t <= time) of the forward that made ``cache``."""
+        """The state after ``t`` steps of the forward that made ``cache``.
+
+        Args:
+            cache: what ``forward_sequence`` returned (with ``keep_history``).
+            t: int, 0 <= t <= time.
+
+        Returns:
+            The state tuple after step ``t`` (``t = 0``: the initial state).
+        """
         return cache[1][t]
 
     # ---- the checks of what a user's step methods return (first step of a call only) ----

@@ -18,6 +18,9 @@ class Concatenate(Layer):
         axis: the axis to join along (int; negative counts from the end; default -1,
             the features). The batch axis (0) cannot be joined.
 
+    Raises:
+        TypeError: ``axis`` is not an int.
+
     Shapes: ``forward(x_1, ..., x_k)`` with ``k >= 1`` arrays that agree on every axis
     but ``axis``; ``y`` has the sum of their sizes there, e.g. ``(batch, 3)`` and
     ``(batch, 5)`` -> ``(batch, 8)``.

@@ -12,9 +12,17 @@ class Dense(Layer):
     """Fully connected layer: ``y = x @ kernel + bias`` on the last axis.
 
     Args:
-        in_features: size of the last input axis.
-        out_features: size of the last output axis.
-        bias: whether to add a bias.
+        in_features: int >= 1, size of the last input axis.
+        out_features: int >= 1, size of the last output axis.
+        bias: bool, whether to add a bias; default True.
+        kernel_initializer: a name, a ``minidl.init`` initializer, or None for the
+            default ``U(-1/sqrt(in), 1/sqrt(in))``.
+        bias_initializer: as ``kernel_initializer``, for the bias.
+
+    Raises:
+        TypeError: a size is not an int, ``bias`` is not a bool, or an initializer is
+            of the wrong kind.
+        ValueError: a size is < 1, or an initializer name is unknown.
 
     Shapes: ``x: (..., in_features) -> y: (..., out_features)``, any leading axes.
 
@@ -27,8 +35,6 @@ class Dense(Layer):
     """
 
     def __init__(self, in_features, out_features, bias=True, kernel_initializer=None, bias_initializer=None):
-        """``kernel_initializer`` / ``bias_initializer``: a name, a ``minidl.init`` initializer,
-        or None for the default ``U(-1/sqrt(in), 1/sqrt(in))``."""
         super().__init__()
         self.in_features = positive_int(in_features, "in_features", "Dense")
         self.out_features = positive_int(out_features, "out_features", "Dense")

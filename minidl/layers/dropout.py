@@ -15,8 +15,12 @@ class Dropout(Layer):
     when ``p == 0``) the layer is the identity.
 
     Args:
-        p: probability of zeroing an element, ``0 <= p < 1`` (PyTorch's name;
+        p: probability of zeroing an element, ``0 <= p < 1``, default 0.5 (PyTorch's name;
             Keras calls it ``rate``).
+
+    Raises:
+        TypeError: ``p`` is not a real number.
+        ValueError: ``p`` is not in ``[0, 1)``.
 
     Shapes: any -> same, e.g. ``(batch, features)`` or ``(batch, time, H)``
     between stacked ``RNN(..., return_sequences=True)`` layers (a fresh mask for
@@ -44,9 +48,14 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def sample_mask(self, shape):
-        """Boolean array of ``shape``, True where an element is kept (probability ``1 - p``).
+        """The keep mask of one forward; override to fix the mask (e.g. in a test).
 
-        Drawn from minidl's global generator; override to fix the mask (e.g. in a test).
+        Args:
+            shape: tuple, the input's shape.
+
+        Returns:
+            Bool array of ``shape``, True where an element is kept (probability ``1 - p``),
+            drawn from minidl's global generator.
         """
         return get_rng().random(shape) >= self.p
 

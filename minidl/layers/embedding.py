@@ -14,11 +14,17 @@ class Embedding(Layer):
     """Maps each integer index to a learned vector: ``y[..., :] = embeddings[x[...], :]``.
 
     Args:
-        num_embeddings: size of the vocabulary; indices must lie in ``[0, num_embeddings - 1]``.
-        embedding_dim: length of each vector.
-        mask_zero: token 0 is padding: ``compute_mask`` gives ``tokens != 0`` (True at
+        num_embeddings: int >= 1, size of the vocabulary; indices must lie in ``[0, num_embeddings - 1]``.
+        embedding_dim: int >= 1, length of each vector.
+        mask_zero: bool (default False): token 0 is padding: ``compute_mask`` gives ``tokens != 0`` (True at
             real steps) for the layers after it (``RNN``, ``Bidirectional``, masked
             losses). Row 0 is still an ordinary, trainable row.
+
+    Raises:
+        TypeError: a size is not an int, or ``mask_zero`` not a bool.
+        ValueError: a size is < 1; at ``forward``, an index outside
+            ``[0, num_embeddings - 1]`` (named with its position). ``forward`` raises
+            ``TypeError`` for an input that is not an integer array.
 
     Shapes: ``x: (...)`` integers, any shape (usually ``(batch, time)``) ->
     ``y: (..., embedding_dim)`` in the parameters' dtype.

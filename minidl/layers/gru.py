@@ -13,11 +13,16 @@ class GRUCell(Cell):
     ``reset_after=True`` formulation, two biases).
 
     Args:
-        input_size: the input's feature size ``F``.
-        hidden_size: the state's size ``H``.
+        input_size: int >= 1, the input's feature size ``F``.
+        hidden_size: int >= 1, the state's size ``H``.
         kernel_initializer: initializer of ``kernel`` (see ``Cell``).
         recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
         bias_initializer: initializer of ``bias`` (see ``Cell``).
+
+    Raises:
+        TypeError: a size is not an int, or an initializer is not a name, a
+            ``minidl.init`` initializer or None.
+        ValueError: a size is < 1, or an initializer name is unknown.
 
     Parameters: ``kernel (F, 3H)``, ``recurrent_kernel (H, 3H)``, ``bias (2, 3H)``
     (row 0 input bias, row 1 recurrent bias); their columns are three blocks of ``H``:

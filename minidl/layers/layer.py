@@ -181,21 +181,58 @@ class Layer:
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x):
+        """Compute the output for the input ``x``; a subclass implements it.
+
+        A layer that ``backward`` needs things from keeps them here (never aliasing the
+        returned array). ``Layer`` itself raises ``NotImplementedError``.
+
+        Args:
+            x: the input array, e.g. ``(batch, features)`` or ``(batch, time, features)``.
+
+        Returns:
+            The output array, of ``compute_output_shape(x.shape)``.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, grad_out):
+        """Gradient with respect to the input of the last ``forward``; a subclass implements it.
+
+        Adds into each ``Parameter.grad`` (never overwrites it). ``Layer`` itself raises
+        ``NotImplementedError``.
+
+        Args:
+            grad_out: gradient of the loss with respect to the output, shaped like it.
+
+        Returns:
+            The gradient with respect to the input ``x``, shaped like ``x``.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
     def compute_output_shape(self, input_shape):
-        """Shape of the output for an input of ``input_shape`` (None for unknown sizes)."""
+        """Shape of the output for an input of ``input_shape`` (None for unknown sizes).
+
+        Args:
+            input_shape: tuple of ints or None, e.g. ``(None, None, 3)``.
+
+        Returns:
+            The output's shape as a tuple; the default returns ``input_shape`` unchanged.
+        """
         return tuple(input_shape)
 
     def compute_mask(self, x, mask):
-        """The mask of this layer's output (``(batch, time)`` bool, or None) for the input
-        ``x`` whose mask is ``mask``; the default passes ``mask`` on unchanged."""
+        """The mask of this layer's output (``(batch, time)`` bool, or None).
+
+        Args:
+            x: the input of this layer.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+
+        Returns:
+            The output's mask, ``(batch, time)`` bool or None; the default returns
+            ``mask`` unchanged.
+        """
         return mask
 
     def expected_input_shape(self):
@@ -209,6 +246,14 @@ class Layer:
         The draw uses the generator seeded by ``minidl.set_seed`` and the default
         dtype, so a model built twice after the same seed is identical. Assign the
         result to an attribute of the same name (``self.kernel = self.add_weight("kernel", ...)``).
+
+        Args:
+            name: str, the parameter's name (its attribute name in the layer).
+            shape: tuple of ints, the array's shape.
+            bound: float > 0, half the width of the uniform distribution.
+
+        Returns:
+            The new ``Parameter``.
         """
         data = get_rng().uniform(-bound, bound, shape).astype(get_default_dtype())
         return Parameter(data, name)
@@ -253,16 +298,25 @@ class Layer:
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self):
+        """Set the gradient of every parameter of this layer and all below to zero."""
         for p in self.parameters():
             p.zero_grad()
 
     def train(self, mode=True):
-        """Set training mode (dropout active) on this layer and all below; returns self."""
+        """Set training mode (dropout active) on this layer and all below.
+
+        Args:
+            mode: True for training (the default), False for evaluation; read as a bool.
+
+        Returns:
+            ``self``, so that ``model.train().forward(x)`` chains.
+        """
         for layer in self.sublayers():
             layer.training = bool(mode)
         return self
 
     def eval(self):
+        """Set evaluation mode (dropout off) on this layer and all below; returns self."""
         return self.train(False)
 
     @property
@@ -273,7 +327,18 @@ class Layer:
         return get_default_dtype()
 
     def astype(self, dtype):
-        """Convert every parameter to ``dtype`` (float32 or float64) in place; returns self."""
+        """Convert every parameter to ``dtype`` in place.
+
+        Args:
+            dtype: ``np.float32`` or ``np.float64`` (or a name numpy reads as one); None
+                means the default dtype.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            TypeError: ``dtype`` is neither float32 nor float64.
+        """
         dt = as_float_dtype(dtype)
         for p in self.parameters():
             p.astype(dt)
@@ -291,6 +356,14 @@ class Layer:
         non-finite values and float64 values beyond a float32 parameter's range; an
         array that is not float32 or float64 is a ``TypeError`` (see ``weight_values``).
         Nothing is changed unless every entry fits.
+
+        Args:
+            state_dict: mapping ``{dotted_name: array}``, as ``state_dict()`` returns.
+
+        Raises:
+            TypeError: ``state_dict`` is not a mapping, or an array is not float32/float64.
+            ValueError: a missing, extra or misshapen entry, a non-finite value, or a
+                float64 value beyond a float32 parameter's range.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{self!r}: load_state_dict expected a mapping, got {type(state_dict).__name__}")
@@ -312,7 +385,14 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
-        """Build a layer from the dict ``get_config()`` returned."""
+        """Build a layer from the dict ``get_config()`` returned.
+
+        Args:
+            config: dict of constructor arguments; the default calls ``cls(**config)``.
+
+        Returns:
+            The new layer.
+        """
         return cls(**config)
 
     def __repr__(self):

@@ -13,12 +13,18 @@ class LSTMCell(Cell):
     """Long short-term memory cell, gate blocks in the order ``i, f, g, o``.
 
     Args:
-        input_size: the input's feature size ``F``.
-        hidden_size: the state's size ``H``.
+        input_size: int >= 1, the input's feature size ``F``.
+        hidden_size: int >= 1, the state's size ``H``.
         kernel_initializer: initializer of ``kernel`` (see ``Cell``).
         recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
         bias_initializer: initializer of ``bias`` (see ``Cell``).
-        unit_forget_bias: set the forget gate's bias to 1 after the draw (Keras).
+        unit_forget_bias: bool, set the forget gate's bias to 1 after the draw (Keras);
+            default False.
+
+    Raises:
+        TypeError: a size is not an int, ``unit_forget_bias`` not a bool, or an initializer is not a name, a
+            ``minidl.init`` initializer or None.
+        ValueError: a size is < 1, or an initializer name is unknown.
 
     Parameters: ``kernel (F, 4H)``, ``recurrent_kernel (H, 4H)``, ``bias (4H,)``; their
     columns are four blocks of ``H``: input gate, forget gate, candidate, output gate.

@@ -16,6 +16,10 @@ class Masking(Layer):
     Args:
         mask_value: the padding value (a finite number; default 0.0).
 
+    Raises:
+        TypeError: ``mask_value`` is not a real number.
+        ValueError: ``mask_value`` is not finite.
+
     The mask replaces the incoming one (as Keras' ``Masking``). Layers after it that
     take a mask (``RNN``, ``Bidirectional``) skip the padded steps, so their values
     never matter further on. Backward: ``dL/dx = g`` (a copy). No parameters; the

@@ -21,6 +21,12 @@ class LayerNorm(Layer):
             underflows the dtype (``1e-50`` in float32) still gives a finite ``r`` and a
             constant row gives ``y = beta`` instead of NaN; any larger ``eps`` is unchanged.
 
+    Raises:
+        TypeError: ``normalized_shape`` is not an int (or a one-element tuple of one), or
+            ``eps`` not a real number.
+        ValueError: ``normalized_shape`` < 1 or a tuple of another length, or ``eps``
+            not finite or not > 0.
+
     Shapes: ``x: (..., F) -> y: (..., F)``, any leading axes (``(batch, F)`` or
     ``(batch, time, F)``); every row of ``F`` features is normalized on its own.
 

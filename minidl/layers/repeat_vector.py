@@ -15,6 +15,10 @@ class RepeatVector(Layer):
     Args:
         n: number of repetitions (int >= 1), the time length of the output.
 
+    Raises:
+        TypeError: ``n`` is not an int.
+        ValueError: ``n < 1``.
+
     Shapes: ``x: (batch, features) -> y: (batch, n, features)``. Typical use: the last
     output of an encoder ``RNN`` repeated as the input of every decoder step,
     ``Sequential([RNN(...), RepeatVector(n), RNN(..., return_sequences=True), Dense(...)])``.

@@ -61,6 +61,11 @@ class Reshape(_Reshaping):
     Args:
         shape: tuple of ints >= 1, at most one -1.
 
+    Raises:
+        TypeError: ``shape`` is not a tuple or list.
+        ValueError: an entry is neither an int >= 1 nor -1, or there are two -1s; at
+            ``forward``, a sample whose size does not fit ``shape``.
+
     Backward: ``dL/dx = g.reshape(x.shape)``. No parameters; the dtype is kept.
     """
 

@@ -17,9 +17,14 @@ class RNN(Layer):
 
     Args:
         cell: a ``Cell`` (``RNNCell``, ``LSTMCell``, ``GRUCell`` or your own).
-        return_sequences: return the output of every step instead of the last one.
-        stateful: carry the final state of each forward into the next one (until
-            ``reset_states()``), instead of starting every forward from zeros.
+        return_sequences: bool, return the output of every step instead of the last
+            one; default False.
+        stateful: bool, carry the final state of each forward into the next one (until
+            ``reset_states()``), instead of starting every forward from zeros; default False.
+
+    Raises:
+        TypeError: ``cell`` is not a ``Cell`` instance (a class is named as such), or
+            ``return_sequences`` / ``stateful`` not a bool.
 
     ``forward(x, mask=None, initial_state=None)``. A ``mask: (batch, time)`` bool
     is True at real steps; at a masked step the state is carried unchanged and the
@@ -83,6 +88,14 @@ class RNN(Layer):
 
     @classmethod
     def from_config(cls, config):
+        """Build an RNN from ``get_config()``: its cell from the cell's class name and config.
+
+        Args:
+            config: dict with ``"cell"`` (``{"class_name", "config"}``) and the RNN's flags.
+
+        Returns:
+            The new ``RNN``, with a new cell.
+        """
         config = dict(config)
         cell_spec = config.pop("cell")
         cell = layer_class(cell_spec["class_name"])(**cell_spec["config"])
@@ -98,7 +111,15 @@ class RNN(Layer):
         return (batch, self.cell.hidden_size)
 
     def compute_mask(self, x, mask):
-        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise."""
+        """The mask with ``return_sequences=True`` (the time axis stays); None otherwise.
+
+        Args:
+            x: the input ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, or None.
+
+        Returns:
+            ``mask`` with ``return_sequences``, else None.
+        """
         return mask if self.return_sequences else None
 
     # ---- state -------------------------------------------------------------------
@@ -109,9 +130,19 @@ class RNN(Layer):
         return None if self._final is None else tuple(s.copy() for s in self._final)
 
     def get_state(self):
+        """The state the next forward starts from: a tuple of ``(batch, n)`` copies, or None (zeros)."""
         return None if self._state is None else tuple(s.copy() for s in self._state)
 
     def set_state(self, state):
+        """Set the state the next forward starts from (on a non-stateful RNN, that forward only).
+
+        Args:
+            state: a tuple of ``(batch, n)`` arrays, one per ``cell.state_size`` entry
+                (copied), or None for zeros.
+
+        Raises:
+            ValueError: ``state`` is not such a tuple, or an array has the wrong shape.
+        """
         if state is None:
             self._state = None
             return
@@ -119,9 +150,22 @@ class RNN(Layer):
         self._state = tuple(s.copy() for s in state)
 
     def reset_states(self):
+        """Forget the carried state: the next forward starts from zeros."""
         self._state = None
 
     def state_at(self, t):
+        """The state after ``t`` steps of the last forward (which must have kept history).
+
+        Args:
+            t: int, ``0 <= t <= time`` of the last forward.
+
+        Returns:
+            A tuple of ``(batch, n)`` copies.
+
+        Raises:
+            RuntimeError: no forward yet.
+            ValueError: ``t`` is not an int in that range.
+        """
         if self._final is None:
             raise RuntimeError(f"{self!r}: state_at called before forward")
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= self._cache_len:
@@ -134,12 +178,28 @@ class RNN(Layer):
 
     # ---- computation -------------------------------------------------------------
     def forward(self, x, mask=None, initial_state=None):
-        """``x: (batch, time, features)`` -> the last output ``(batch, H)``, or every step's
-        ``(batch, time, H)`` with ``return_sequences``; a copy, never the cell's cache.
-        ``mask: (batch, time)`` bool (True: a real step); ``initial_state``: a tuple of
-        ``(batch, n)`` arrays starting this call. Without history (``no_grad``) the cell runs
-        ``time_chunk(cell, batch)`` steps at a time, the state carried from chunk to chunk: the
-        same numbers, in working memory that does not grow with ``time``."""
+        """Run the cell over every step of ``x`` (see the class docstring for the math).
+
+        Without history (``no_grad``) the cell runs ``time_chunk(cell, batch)`` steps at a
+        time, the state carried from chunk to chunk: the same numbers, in working memory
+        that does not grow with ``time``.
+
+        Args:
+            x: ``(batch, time, features)``.
+            mask: ``(batch, time)`` bool, True at real steps, or None.
+            initial_state: a tuple of ``(batch, n)`` arrays starting this call, or None
+                (the carried state when stateful or set, else zeros).
+
+        Returns:
+            The last output ``(batch, H)``, or every step's ``(batch, time, H)`` with
+            ``return_sequences``; a copy, never the cell's cache.
+
+        Raises:
+            TypeError: ``x`` is not numeric, or ``mask`` is not bool.
+            ValueError: ``x`` is not ``(batch, time, features)`` with the cell's features,
+                ``mask`` or ``initial_state`` of the wrong shape, or a stored state of
+                another batch size (call ``reset_states()`` first).
+        """
         x = batch_input(x, self.cell.input_size, self, self.cell.dtype, time=True)
         B, T, _ = x.shape
         mask = time_mask(mask, (B, T), self)
@@ -227,10 +287,23 @@ class RNN(Layer):
         return self._state
 
     def backward(self, grad_out, grad_final_state=None):
-        """``grad_out`` shaped like the last output -> ``dL/dx: (batch, time, features)``
-        (zeros at masked steps); ``grad_final_state``: a tuple like ``final_state``
-        (entries may be None) added to the gradient of the state after the last step.
-        Adds into the cell's grads and leaves ``dL/d(initial state)`` in ``initial_state_grad``."""
+        """Backpropagate through the last forward; adds into the cell's grads.
+
+        Leaves ``dL/d(initial state)`` in ``initial_state_grad``.
+
+        Args:
+            grad_out: ``dL/dy``, shaped like the last output.
+            grad_final_state: a tuple like ``final_state`` (entries may be None), added
+                to the gradient of the state after the last step; or None.
+
+        Returns:
+            ``dL/dx: (batch, time, features)``, zeros at masked steps.
+
+        Raises:
+            RuntimeError: no forward with history before it.
+            ValueError: ``grad_out`` or ``grad_final_state`` of the wrong shape, or what
+                the cell's ``backward_sequence`` returns does not fit.
+        """
         if self._cache is None:
             raise self._missing_forward()
         B, T, H = self._batch, self._cache_len, self.cell.hidden_size

@@ -11,12 +11,17 @@ class RNNCell(Cell):
     """Elman cell: ``h_new = act(x @ kernel + h @ recurrent_kernel + bias)``.
 
     Args:
-        input_size: the input's feature size ``F``.
-        hidden_size: the state's size ``H``.
+        input_size: int >= 1, the input's feature size ``F``.
+        hidden_size: int >= 1, the state's size ``H``.
         activation: ``"tanh"`` (default), ``"sigmoid"`` or ``"relu"``.
         kernel_initializer: initializer of ``kernel`` (see ``Cell``).
         recurrent_initializer: initializer of ``recurrent_kernel`` (see ``Cell``).
         bias_initializer: initializer of ``bias`` (see ``Cell``).
+
+    Raises:
+        TypeError: a size is not an int, or an initializer is not a name, a
+            ``minidl.init`` initializer or None.
+        ValueError: a size is < 1, ``activation`` is not one of the three, or an initializer name is unknown.
 
     Parameters: ``kernel (F, H)``, ``recurrent_kernel (H, H)``, ``bias (H,)``, each
     from ``U(-1/sqrt(H), 1/sqrt(H))``. State: ``(h,)`` with ``h: (batch, H)``.

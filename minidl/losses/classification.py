@@ -27,6 +27,12 @@ class BCEWithLogitsLoss(Loss):
             broadcastable to pred (usually one per class, shape ``(C,)`` for pred
             ``(..., C)``).
         reduction: ``"mean"`` (default) or ``"sum"``.
+
+    Raises:
+        TypeError: ``pos_weight`` is not a numeric array.
+        ValueError: ``pos_weight`` is not finite and >= 0, or ``reduction`` is not
+            ``"mean"`` or ``"sum"``; at ``forward``, a target outside ``[0, 1]`` at a
+            real position.
     """
 
     takes_class_indices = False  # probabilities: integer 0/1 targets are converted to floats
@@ -99,9 +105,13 @@ class CrossEntropyLoss(Loss):
         ignore_index: int, a target value that contributes nothing (default -100).
         reduction: ``"mean"`` (default) or ``"sum"``.
 
-    Float targets (class probabilities, one-hot rows) are a ``TypeError``; a class
-    index outside ``[0, C)`` at a real position is a ``ValueError`` naming it and its
-    position. Not supported: torch's ``weight`` and ``label_smoothing``.
+    Raises:
+        TypeError: ``ignore_index`` is not an int; at ``forward``, float targets (class
+            probabilities, one-hot rows).
+        ValueError: ``reduction`` is not ``"mean"`` or ``"sum"``; at ``forward``, a
+            class index outside ``[0, C)`` at a real position (named with its position).
+
+    Not supported: torch's ``weight`` and ``label_smoothing``.
     """
 
     takes_class_indices = True

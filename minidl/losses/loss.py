@@ -77,7 +77,18 @@ class Loss:
         return self.forward(pred, target, mask)
 
     def forward(self, pred, target, mask=None):
-        """Return the loss of ``pred`` against ``target`` (real entries of ``mask``) as a float."""
+        """Return the loss of ``pred`` against ``target`` (real entries of ``mask``) as a float.
+
+        Args:
+            pred: the model's output, e.g. ``(batch, time, out)``.
+            target: what ``pred`` should be: of pred's shape, or class indices for a
+                classification loss.
+            mask: bool over the leading axes of ``pred`` (``(batch, time)``), True at
+                real entries, or None (all real).
+
+        Returns:
+            The loss, a Python float.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward(pred, target, mask=None)")
 
     def backward(self):
@@ -88,14 +99,36 @@ class Loss:
     def prepare(self, pred, target, mask=None):
         """``(pred, target, mask)`` converted and checked, for a target of pred's shape.
 
-        ``pred`` as ``as_pred``, ``target`` as ``as_target`` (a real array of exactly
-        pred's shape, in pred's dtype), ``mask`` as ``as_mask`` over pred's shape.
+        Args:
+            pred: the prediction, converted by ``as_pred``.
+            target: a real array of exactly pred's shape, converted by ``as_target`` to
+                pred's dtype.
+            mask: bool over pred's leading axes, or None, converted by ``as_mask``.
+
+        Returns:
+            ``(pred, target, mask)`` as arrays (mask None or with unit axes appended).
+
+        Raises:
+            TypeError: a non-numeric pred or target, or a mask that is not bool.
+            ValueError: an empty pred, a target of another shape, or a mask that is
+                not over pred's leading axes.
         """
         pred = self.as_pred(pred)
         return pred, self.as_target(target, pred), self.as_mask(mask, pred.shape)
 
     def as_pred(self, pred):
-        """``pred`` as a non-empty float array: float32/float64 kept, else the default dtype."""
+        """``pred`` as a non-empty float array: float32/float64 kept, else the default dtype.
+
+        Args:
+            pred: array-like of real numbers, any shape.
+
+        Returns:
+            ``pred`` as a float32 or float64 ndarray.
+
+        Raises:
+            TypeError: ``pred`` is not a numeric array.
+            ValueError: ``pred`` is empty.
+        """
         owner = type(self).__name__
         dtype = getattr(pred, "dtype", None)
         dtype = np.dtype(dtype) if dtype is not None and np.dtype(dtype) in _FLOAT_DTYPES else get_default_dtype()
@@ -105,7 +138,19 @@ class Loss:
         return pred
 
     def as_target(self, target, pred):
-        """``target`` as a real array of exactly pred's shape (no broadcasting), in pred's dtype."""
+        """``target`` as a real array of exactly pred's shape (no broadcasting), in pred's dtype.
+
+        Args:
+            target: array-like of real numbers.
+            pred: the array ``as_pred`` returned.
+
+        Returns:
+            ``target`` as an ndarray of pred's shape and dtype.
+
+        Raises:
+            TypeError: ``target`` is not a numeric array.
+            ValueError: ``target``'s shape is not pred's.
+        """
         owner = type(self).__name__
         target = as_float_array(target, "target", owner, pred.dtype)
         if target.shape != pred.shape:
@@ -120,8 +165,19 @@ class Loss:
 
         ``mask.shape`` must be ``shape[:mask.ndim]``, e.g. ``(batch, time)`` for
         ``shape = (batch, time, out)``; it is returned with unit axes appended,
-        ``(batch, time, 1)``, so that ``np.where(mask, terms, 0)`` works. ``of`` names
-        what ``shape`` is, for the error.
+        ``(batch, time, 1)``, so that ``np.where(mask, terms, 0)`` works.
+
+        Args:
+            mask: bool array-like, True at real entries, or None.
+            shape: tuple, the shape the mask covers the leading axes of.
+            of: str, what ``shape`` is, named in the error; default ``"pred"``.
+
+        Returns:
+            None for None, else a bool ndarray of ``len(shape)`` axes (unit axes appended).
+
+        Raises:
+            TypeError: ``mask`` is not bool.
+            ValueError: ``mask``'s shape is not ``shape[:mask.ndim]``.
         """
         if mask is None:
             return None
@@ -142,9 +198,19 @@ class Loss:
     def reduce(self, terms, mask=None):
         """The loss from its elementwise ``terms``: ``sum(terms over real entries) / count``.
 
-        With ``self.reduction == "sum"`` the sum alone. ``mask`` (None: all real) covers
-        the leading axes of ``terms``; ``count`` is the number of real entries of
-        ``terms``. Every entry masked: 0.0.
+        With ``self.reduction == "sum"`` the sum alone; ``count`` is the number of real
+        entries of ``terms``. Every entry masked: 0.0.
+
+        Args:
+            terms: array of the elementwise loss terms (e.g. pred's shape).
+            mask: bool over the leading axes of ``terms`` (as ``as_mask`` returns), or
+                None: all real.
+
+        Returns:
+            The loss, a scalar of the terms' dtype (0.0 when every entry is masked).
+
+        Raises:
+            ValueError: ``self.reduction`` is neither ``"mean"`` nor ``"sum"``.
         """
         summed = self._sums()
         if mask is None:
@@ -160,9 +226,18 @@ class Loss:
     def reduce_grad(self, term_grad, mask=None):
         """The chain rule through ``reduce``: ``dL/dpred = dL/dterm * term_grad``.
 
-        ``term_grad`` is ``d term / d pred``, elementwise (the terms' shape). ``dL/dterm``
-        is ``1 / count`` at real entries (``1`` with ``reduction="sum"``) and the
-        result is exactly 0 at masked ones. Returns a new array.
+        ``dL/dterm`` is ``1 / count`` at real entries (``1`` with ``reduction="sum"``)
+        and the result is exactly 0 at masked ones.
+
+        Args:
+            term_grad: ``d term / d pred``, elementwise (the terms' shape).
+            mask: the mask given to ``reduce``, or None.
+
+        Returns:
+            ``dL/dpred``, a new array of the terms' shape.
+
+        Raises:
+            ValueError: ``self.reduction`` is neither ``"mean"`` nor ``"sum"``.
         """
         summed = self._sums()
         if mask is None:

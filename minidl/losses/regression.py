@@ -35,6 +35,12 @@ class L1Loss(Loss):
     pred, target: any shape, equal. ``L = mean(|pred - target|)`` (or the sum with
     ``reduction="sum"``); ``dL/dpred = sign(pred - target) / N`` with ``sign(0) = 0``
     (the subgradient torch uses).
+
+    Args:
+        reduction: ``"mean"`` (the default: over the real elements) or ``"sum"``.
+
+    Raises:
+        ValueError: ``reduction`` is not ``"mean"`` or ``"sum"``.
     """
 
     takes_class_indices = False
@@ -64,7 +70,15 @@ class HuberLoss(Loss):
         d term / d pred = clip(d, -delta, delta)
 
     ``L`` is the mean of the terms (or their sum with ``reduction="sum"``).
-    ``delta``: finite float > 0 (default 1.0).
+
+    Args:
+        delta: finite float > 0, where the quadratic becomes linear; default 1.0.
+        reduction: ``"mean"`` (the default: over the real elements) or ``"sum"``.
+
+    Raises:
+        TypeError: ``delta`` is not a real number.
+        ValueError: ``delta`` is not finite or not > 0, or ``reduction`` is not
+            ``"mean"`` or ``"sum"``.
     """
 
     takes_class_indices = False

@@ -16,9 +16,18 @@ class Adagrad(Optimizer):
         p = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
 
     Args:
-        params: iterable of ``Parameter``.
-        lr: >= 0 (default 1e-2). lr_decay: >= 0. weight_decay: >= 0.
-        initial_accumulator_value: >= 0. eps: >= 0 (default 1e-10).
+        params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+        lr: learning rate, finite >= 0; default 1e-2.
+        lr_decay: finite >= 0, the step size's decay per step; default 0.
+        weight_decay: finite >= 0, the L2 coefficient; default 0.
+        initial_accumulator_value: finite >= 0, where ``s`` starts; default 0.
+        eps: finite >= 0, added to ``sqrt(s)``; default 1e-10.
+
+    Raises:
+        TypeError: ``params`` is not an ordered iterable of ``Parameter`` (a set, a
+            mapping, a lone ``Parameter``), or a hyperparameter is not a number.
+        ValueError: ``params`` is empty or holds a parameter twice, or a hyperparameter
+            is out of its range.
 
     State per parameter: ``step`` and ``sum`` (torch's names).
     """

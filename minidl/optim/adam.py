@@ -19,8 +19,20 @@ class Adam(Optimizer):
         v = beta2 * v + (1 - beta2) * g**2
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
 
-    ``m`` and ``v`` start at zero. Args: ``lr >= 0``, ``betas = (beta1, beta2)`` each in
-    ``[0, 1)``, ``eps >= 0``, ``weight_decay >= 0``.
+    ``m`` and ``v`` start at zero.
+
+    Args:
+        params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+        lr: learning rate, finite >= 0; default 1e-3.
+        betas: pair ``(beta1, beta2)``, each in ``[0, 1)``; default ``(0.9, 0.999)``.
+        eps: finite >= 0, added to the root; default 1e-8.
+        weight_decay: finite >= 0, the L2 coefficient added to the gradient; default 0.
+
+    Raises:
+        TypeError: ``params`` is not an ordered iterable of ``Parameter`` (a set, a
+            mapping, a lone ``Parameter``), or a hyperparameter is not a number or ``betas`` is not a pair.
+        ValueError: ``params`` is empty or holds a parameter twice, or a hyperparameter
+            is out of its range (``betas`` not of 2 values, a beta >= 1).
 
     State per parameter: ``step``, ``exp_avg`` (m) and ``exp_avg_sq`` (v), torch's names.
     """
@@ -79,7 +91,18 @@ class AdamW(Adam):
         p = p * (1 - lr * weight_decay)              # decoupled: not part of g, m or v
         (then Adam's step with the raw gradient g)
 
-    Args as ``Adam``; the default ``weight_decay`` is ``1e-2`` (torch's).
+    Args:
+        params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+        lr: learning rate, finite >= 0; default 1e-3.
+        betas: pair ``(beta1, beta2)``, each in ``[0, 1)``; default ``(0.9, 0.999)``.
+        eps: finite >= 0, added to the root; default 1e-8.
+        weight_decay: finite >= 0, the decoupled decay; default 1e-2 (torch's).
+
+    Raises:
+        TypeError: ``params`` is not an ordered iterable of ``Parameter`` (a set, a
+            mapping, a lone ``Parameter``), or a hyperparameter is not a number or ``betas`` is not a pair.
+        ValueError: ``params`` is empty or holds a parameter twice, or a hyperparameter
+            is out of its range (``betas`` not of 2 values, a beta >= 1).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):

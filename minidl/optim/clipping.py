@@ -54,8 +54,14 @@ class GradientClipper:
         return self.clip(parameter_list(params, type(self).__name__, allow_empty=True, allow_single=True))
 
     def clip(self, params):
-        """Clip the ``grad`` of each of ``params`` (a list of distinct ``Parameter``) in place;
-        return their total norm before clipping."""
+        """Clip the ``grad`` of each of ``params`` in place; a subclass implements it.
+
+        Args:
+            params: list of distinct ``Parameter`` (``__call__`` has validated it).
+
+        Returns:
+            The total L2 norm of their gradients before clipping, a float.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement clip(params)")
 
     def get_config(self):
@@ -71,7 +77,12 @@ class ClipByValue(GradientClipper):
     """Clamp every gradient element to ``[-clip_value, clip_value]``.
 
     Args:
-        clip_value: finite float > 0. NaN gradient entries stay NaN.
+        clip_value: finite float > 0, the bound of every element. NaN gradient entries
+            stay NaN.
+
+    Raises:
+        TypeError: ``clip_value`` is not a real number.
+        ValueError: ``clip_value`` is not finite or not > 0.
     """
 
     def __init__(self, clip_value):
@@ -104,8 +115,13 @@ class ClipByGlobalNorm(GradientClipper):
     the step. Unlike ``clip_grad_norm_``, the gradients never become all-NaN here.
 
     Args:
-        max_norm: finite float > 0.
-        error_if_nonfinite: bool.
+        max_norm: finite float > 0, the largest total norm left unscaled.
+        error_if_nonfinite: bool, raise ``FloatingPointError`` on a non-finite total
+            norm instead of returning it; default False.
+
+    Raises:
+        TypeError: ``max_norm`` is not a real number, or ``error_if_nonfinite`` not a bool.
+        ValueError: ``max_norm`` is not finite or not > 0.
     """
 
     def __init__(self, max_norm, error_if_nonfinite=False):

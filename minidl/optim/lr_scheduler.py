@@ -49,6 +49,17 @@ class LRScheduler:
     """
 
     def __init__(self, optimizer, **hyperparameters):
+        """Store the optimizer and the validated hyperparameters (``check_defaults``).
+
+        Args:
+            optimizer: the ``Optimizer`` whose ``lr`` the schedule sets; ``base_lr`` is its ``lr`` now.
+            **hyperparameters: the subclass's own, stored in ``defaults``.
+
+        Raises:
+            TypeError: ``optimizer`` is not an ``Optimizer``, or a hyperparameter is not
+                a number, bool, str or None.
+            ValueError: a hyperparameter out of its range (the subclass's checks).
+        """
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: optimizer must be an Optimizer, got {type(optimizer).__name__}")
         self.optimizer = optimizer
@@ -61,6 +72,16 @@ class LRScheduler:
         """Return the hyperparameters validated, or raise; called by ``__init__`` and ``load_state_dict``.
 
         The base checks that every value is a JSON scalar; a subclass checks its own.
+
+        Args:
+            defaults: dict of the hyperparameters.
+
+        Returns:
+            The validated dict.
+
+        Raises:
+            TypeError: a value that is not a number, bool, str or None (or the subclass's).
+            ValueError: a value out of its range (the subclass's checks).
         """
         for name, value in defaults.items():
             if not (value is None or isinstance(value, (numbers.Real, str))):
@@ -71,7 +92,14 @@ class LRScheduler:
         return dict(defaults)
 
     def next_lr(self, lr):
-        """The lr for epoch ``self.last_epoch`` (already advanced by ``step``), from the current ``lr``."""
+        """The lr for epoch ``self.last_epoch`` (already advanced by ``step``); a subclass implements it.
+
+        Args:
+            lr: float, the optimizer's current ``lr``.
+
+        Returns:
+            The new lr, a float >= 0.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement next_lr(lr)")
 
     def step(self):
@@ -104,6 +132,15 @@ class LRScheduler:
 
         As in torch this does not touch ``optimizer.lr``: restore the optimizer's own
         state (``optimizer.load_state_dict``, or a trainer checkpoint) as well.
+
+        Args:
+            state_dict: mapping ``{"type", "config", "last_epoch", "base_lr", "last_lr"}``.
+
+        Raises:
+            TypeError: ``state_dict`` or its config is not a mapping, or a value of the
+                wrong type.
+            ValueError: another scheduler's state, missing or extra keys, or a value out
+                of range.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):
@@ -132,7 +169,14 @@ class StepLR(LRScheduler):
     Closed form: ``lr(epoch) = base_lr * gamma ** (epoch // step_size)``.
 
     Args:
-        optimizer: an ``Optimizer``. step_size: int >= 1. gamma: finite float > 0 (default 0.1).
+        optimizer: the ``Optimizer`` whose ``lr`` the schedule sets; ``base_lr`` is its ``lr`` now.
+        step_size: int >= 1, epochs between two multiplications.
+        gamma: finite float > 0, the factor; default 0.1.
+
+    Raises:
+        TypeError: ``optimizer`` is not an ``Optimizer``, ``step_size`` not an int or
+            ``gamma`` not a number.
+        ValueError: ``step_size < 1``, or ``gamma`` not finite or not > 0.
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
@@ -154,7 +198,12 @@ class ExponentialLR(LRScheduler):
     Closed form: ``lr(epoch) = base_lr * gamma ** epoch``.
 
     Args:
-        optimizer: an ``Optimizer``. gamma: finite float > 0.
+        optimizer: the ``Optimizer`` whose ``lr`` the schedule sets; ``base_lr`` is its ``lr`` now.
+        gamma: finite float > 0, the factor per epoch.
+
+    Raises:
+        TypeError: ``optimizer`` is not an ``Optimizer`` or ``gamma`` not a number.
+        ValueError: ``gamma`` is not finite or not > 0.
     """
 
     def __init__(self, optimizer, gamma):
@@ -182,8 +231,16 @@ class CosineAnnealingLR(LRScheduler):
         lr_e = eta_min + (lr_{e-1} - eta_min) * (1 + cos(pi e / T_max)) / (1 + cos(pi (e-1) / T_max))
         lr_e = lr_{e-1} + (base_lr - eta_min) * (1 - cos(pi / T_max)) / 2     # when e - 1 - T_max
                                                                              # is a multiple of 2 T_max
+
     Args:
-        optimizer: an ``Optimizer``. T_max: int >= 1. eta_min: finite float >= 0 (default 0.0).
+        optimizer: the ``Optimizer`` whose ``lr`` the schedule sets; ``base_lr`` is its ``lr`` now.
+        T_max: int >= 1, the epochs of half a period.
+        eta_min: finite float >= 0, the lowest lr; default 0.0.
+
+    Raises:
+        TypeError: ``optimizer`` is not an ``Optimizer``, ``T_max`` not an int or
+            ``eta_min`` not a number.
+        ValueError: ``T_max < 1``, or ``eta_min`` not finite or negative.
     """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
@@ -231,8 +288,20 @@ class ReduceLROnPlateau:
     Args:
         optimizer: the ``Optimizer`` whose ``lr`` is lowered, or None (the trainer's).
         monitor: the name of the metric in the epoch logs, e.g. ``"val_loss"``.
-        factor: in (0, 1). patience, cooldown: ints >= 0. min_delta: finite (its size counts).
-        min_lr: >= 0. mode: ``"min"``, ``"max"`` or ``"auto"``.
+        factor: float in (0, 1), what the lr is multiplied by; default 0.1.
+        patience: int >= 0, epochs without improvement before a reduction; default 10.
+        min_delta: finite float (its size counts), the least change that is an
+            improvement; default 1e-4.
+        cooldown: int >= 0, epochs after a reduction before counting again; default 0.
+        min_lr: finite float >= 0, the lowest lr; default 0.0.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the default: ``"max"`` when
+            ``monitor`` contains ``"acc"``).
+
+    Raises:
+        TypeError: ``optimizer`` is neither an ``Optimizer`` nor None, ``monitor`` is not
+            a non-empty str, or a number is of the wrong type.
+        ValueError: ``mode`` is not one of the three, ``factor`` not in (0, 1), or a
+            number out of its range. ``step`` raises ``ValueError`` without an optimizer.
     """
 
     def __init__(self, optimizer=None, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, cooldown=0,
@@ -262,7 +331,14 @@ class ReduceLROnPlateau:
         self.cooldown_left = 0
 
     def step(self, value):
-        """Take one epoch's ``value`` of the metric; lower ``optimizer.lr`` on a plateau."""
+        """Take one epoch's ``value`` of the metric; lower ``optimizer.lr`` on a plateau.
+
+        Args:
+            value: float, the metric's value at this epoch.
+
+        Raises:
+            ValueError: there is no optimizer (none given, and no trainer gave one).
+        """
         if self.optimizer is None:
             raise ValueError(
                 "ReduceLROnPlateau: no optimizer; pass one, or use it in TBPTTTrainer.fit(callbacks=[...])"

@@ -105,6 +105,19 @@ class Optimizer:
     non_negative_state = ()
 
     def __init__(self, params, lr, **hyperparameters):
+        """Store the parameters and the validated hyperparameters (``check_defaults``).
+
+        Args:
+            params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+            lr: learning rate, finite >= 0.
+            **hyperparameters: the subclass's own, stored in ``defaults`` after ``lr``.
+
+        Raises:
+            TypeError: ``params`` is not an ordered iterable of ``Parameter``, or a
+                hyperparameter is not valid or not saveable.
+            ValueError: ``params`` is empty or holds a parameter twice, or a
+                hyperparameter is out of its range.
+        """
         self.params = parameter_list(params, type(self).__name__)
         self.defaults = self._checked_defaults({"lr": lr, **hyperparameters})
         self.state = {}
@@ -124,6 +137,16 @@ class Optimizer:
         raises). The base checks that ``lr`` is a finite number >= 0; a subclass checks
         its own on the result and may normalize them (``Adam`` makes ``betas`` a tuple
         of floats). Afterwards every value must be one that ``state_dict`` can save.
+
+        Args:
+            defaults: dict of the hyperparameters, ``lr`` included.
+
+        Returns:
+            The validated dict.
+
+        Raises:
+            TypeError: a hyperparameter of the wrong type.
+            ValueError: a hyperparameter out of its range.
         """
         return {**defaults, "lr": finite_number(defaults["lr"], "lr", type(self).__name__, minimum=0.0)}
 
@@ -135,7 +158,13 @@ class Optimizer:
 
     # ---- the update --------------------------------------------------------------
     def update(self, param, grad, state):
-        """Change ``param`` (an ndarray) in place from ``grad``; ``state`` is this parameter's dict."""
+        """Change ``param`` in place from ``grad``; a subclass implements it.
+
+        Args:
+            param: ndarray, the parameter's data (update it in place).
+            grad: ndarray of param's shape, its gradient (do not change it).
+            state: dict, this parameter's state (``{}`` at its first step), filled here.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement update(param, grad, state)")
 
     def step(self):
@@ -161,6 +190,10 @@ class Optimizer:
         """``{"type", "config", "state"}``: the hyperparameters and a copy of each parameter's state.
 
         ``state[i]`` belongs to ``params[i]``; it is ``{}`` until that parameter's first step.
+
+        Raises:
+            TypeError: a state entry that is neither an array nor a number (a subclass's
+                ``update`` stored something else).
         """
         owner = f"{type(self).__name__}.state_dict"
         state = []
@@ -180,6 +213,14 @@ class Optimizer:
 
         The parameters must be the same number, order and shapes as when it was saved;
         anything else is a ``ValueError`` or ``TypeError`` and leaves the optimizer unchanged.
+
+        Args:
+            state_dict: mapping ``{"type", "config", "state"}`` as ``state_dict()`` returns.
+
+        Raises:
+            TypeError: ``state_dict`` or one of its parts is not of the saved kind.
+            ValueError: another optimizer's state, missing or extra keys, other
+                parameters (number, order, shapes), or hyperparameters out of range.
         """
         owner = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, Mapping):

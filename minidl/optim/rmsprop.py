@@ -28,10 +28,19 @@ class RMSprop(Optimizer):
     zero, where torch would produce NaN; everywhere else the results are torch's.
 
     Args:
-        params: iterable of ``Parameter``.
-        lr: >= 0 (default 1e-2). alpha: smoothing constant in [0, 1] (default 0.99).
-        eps: >= 0 (default 1e-8), added to the root outside the square root.
-        weight_decay: >= 0. momentum: >= 0. centered: bool.
+        params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+        lr: learning rate, finite >= 0; default 1e-2.
+        alpha: smoothing constant in [0, 1]; default 0.99.
+        eps: finite >= 0, added to the root outside the square root; default 1e-8.
+        weight_decay: finite >= 0, the L2 coefficient; default 0.
+        momentum: finite >= 0; default 0 (no momentum buffer).
+        centered: bool, divide by the estimated standard deviation; default False.
+
+    Raises:
+        TypeError: ``params`` is not an ordered iterable of ``Parameter`` (a set, a
+            mapping, a lone ``Parameter``), or a hyperparameter is not a number (``centered`` not a bool).
+        ValueError: ``params`` is empty or holds a parameter twice, or a hyperparameter
+            is out of its range.
 
     State per parameter: ``step``, ``square_avg``, plus ``momentum_buffer`` when
     ``momentum > 0`` and ``grad_avg`` when ``centered`` (torch's names). Those two start

@@ -17,9 +17,17 @@ class SGD(Optimizer):
         p = p - lr * g
 
     Args:
-        params: iterable of ``Parameter``.
-        lr: learning rate, >= 0 (required).
-        momentum: >= 0. nesterov: bool, needs momentum > 0. weight_decay: >= 0.
+        params: iterable of distinct ``Parameter`` in a defined order (``model.parameters()``).
+        lr: learning rate, finite >= 0 (required).
+        momentum: finite >= 0; default 0 (plain SGD).
+        nesterov: bool, Nesterov momentum; needs ``momentum > 0``; default False.
+        weight_decay: finite >= 0, the L2 coefficient; default 0.
+
+    Raises:
+        TypeError: ``params`` is not an ordered iterable of ``Parameter`` (a set, a
+            mapping, a lone ``Parameter``), or a hyperparameter is not a number (``nesterov`` not a bool).
+        ValueError: ``params`` is empty or holds a parameter twice, or a hyperparameter
+            is out of its range, or ``nesterov=True`` with ``momentum == 0``.
 
     State per parameter: ``momentum_buffer`` when ``momentum > 0`` (torch's name).
     """

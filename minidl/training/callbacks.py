@@ -36,19 +36,68 @@ class Callback:
         return None if self.trainer is None else self.trainer.model
 
     def set_trainer(self, trainer):
+        """Called by ``fit`` before training, so that hooks can reach ``self.trainer`` and ``self.model``.
+
+        Args:
+            trainer: the ``TBPTTTrainer`` that runs this callback.
+        """
         self.trainer = trainer
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_batch_begin(self, batch, logs=None): ...
-    def on_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None):
+        """At the start of ``fit``, before the first epoch.
+
+        Args:
+            logs: None (the trainer passes nothing).
+        """
+
+    def on_train_end(self, logs=None):
+        """At the end of ``fit``, after the last epoch (also after an early stop).
+
+        Args:
+            logs: None (the trainer passes nothing).
+        """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """At the start of each epoch.
+
+        Args:
+            epoch: int, the trainer's epoch count, 0-based (it continues across ``fit`` calls).
+            logs: None (the trainer passes nothing).
+        """
+
+    def on_epoch_end(self, epoch, logs=None):
+        """At the end of each epoch, after validation; set ``self.trainer.stop_training`` to stop.
+
+        Args:
+            epoch: int, the epoch just finished, 0-based.
+            logs: dict of that epoch's values: ``"loss"``, the metrics, ``"val_..."`` with
+                validation data, ``"lr"`` with a schedule.
+        """
+
+    def on_batch_begin(self, batch, logs=None):
+        """Before each batch of an epoch.
+
+        Args:
+            batch: int, the batch's index within the epoch, 0-based.
+            logs: None (the trainer passes nothing).
+        """
+
+    def on_batch_end(self, batch, logs=None):
+        """After each batch (all its TBPTT chunks).
+
+        Args:
+            batch: int, the batch's index within the epoch, 0-based.
+            logs: dict with ``"loss"``, the batch's mean loss over its real targets.
+        """
 
     def on_update_end(self, update, logs=None):
-        """After every optimizer step: ``update`` counts the trainer's steps (1, 2, ...; kept by
-        checkpoints), ``logs`` holds that update's ``"loss"`` (the mean over its chunk's real
-        targets) and ``"grad_norm"`` (before clipping). A TBPTT batch makes one update per chunk."""
+        """After every optimizer step; a TBPTT batch makes one update per chunk.
+
+        Args:
+            update: int, the trainer's steps so far (1, 2, ...; kept by checkpoints).
+            logs: dict with that update's ``"loss"`` (the mean over its chunk's real
+                targets) and ``"grad_norm"`` (before clipping).
+        """
 
 
 class CallbackList(Callback):
@@ -180,7 +229,24 @@ class _Monitor(Callback):
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for
     ``patience`` epochs. With ``restore_best_weights`` the weights of the best epoch
-    are put back when training ends."""
+    are put back when training ends. A metric missing from the logs is a
+    ``RuntimeWarning`` and the epoch is skipped.
+
+    Args:
+        monitor: str, the metric's name in the epoch logs; default ``"val_loss"``.
+        patience: int >= 0, epochs without improvement before stopping; default 0.
+        min_delta: finite float (its size counts), the least change that is an
+            improvement; default 0.0.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the default: ``"max"`` when ``monitor``
+            contains ``"acc"``, else ``"min"``).
+        restore_best_weights: bool, put back the best epoch's weights at the end; default False.
+
+    Raises:
+        TypeError: ``monitor`` is not a non-empty str, ``patience`` not an int,
+            ``min_delta`` not a number or ``restore_best_weights`` not a bool.
+        ValueError: ``mode`` is not one of the three, ``patience < 0`` or ``min_delta``
+            not finite.
+    """
 
     def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta, "EarlyStopping")
@@ -216,7 +282,21 @@ class ModelCheckpoint(_Monitor):
     ``{mae}``), these two also with ``val_`` in front, and ``monitor``'s name,
     e.g. ``"ckpt-{epoch:02d}-{val_loss:.3f}.npz"``. Any other field, or a field that is
     not a plain name (``{}``, ``{0}``, ``{epoch.real}``), is a ``ValueError`` when the
-    callback is built; a field the epoch's logs lack is one at the save."""
+    callback is built; a field the epoch's logs lack is one at the save.
+
+    Args:
+        path: str or path-like, the file (a format template as above).
+        monitor: str, the metric's name in the epoch logs; default ``"val_loss"``.
+        save_best_only: bool, save only when ``monitor`` improves; default False.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the default: ``"max"`` when ``monitor``
+            contains ``"acc"``, else ``"min"``).
+
+    Raises:
+        TypeError: ``path`` is not a str or path, ``monitor`` not a non-empty str or
+            ``save_best_only`` not a bool; at the start of ``fit``, a model without ``save``.
+        ValueError: ``mode`` is not one of the three, or ``path`` is not a valid template
+            of the fields above.
+    """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
         super().__init__(monitor, mode, 0.0, "ModelCheckpoint")
@@ -275,7 +355,20 @@ def _template_fields(path, monitor):
 
 
 class CSVLogger(Callback):
-    """Write one CSV row per epoch (``epoch`` then the logs) to ``path``."""
+    """Write one CSV row per epoch (``epoch`` then the logs) to ``path``.
+
+    The columns are ``epoch`` then the first epoch's log keys, sorted; a value a later
+    epoch lacks is left empty.
+
+    Args:
+        path: str or path-like, the CSV file; replaced at the start of ``fit`` unless
+            ``append``.
+        separator: str, the field delimiter; default ``","``.
+        append: bool, add rows to an existing file (keeping its columns); default False.
+
+    Raises:
+        TypeError: ``path`` is not a str or path, or ``append`` is not a bool.
+    """
 
     def __init__(self, path, separator=",", append=False):
         if not isinstance(path, (str, os.PathLike)):

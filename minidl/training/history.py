@@ -20,7 +20,12 @@ class History:
         self._logs = []
 
     def record(self, epoch, logs):
-        """Record ``logs`` (a dict of floats, kept by reference) for ``epoch``."""
+        """Record the logs of one epoch.
+
+        Args:
+            epoch: int, the epoch's index (0-based, as the trainer counts).
+            logs: dict of floats, kept by reference (``"loss"``, metrics, ``"val_..."``).
+        """
         self.epoch.append(epoch)
         self._logs.append(logs)
 

@@ -29,11 +29,19 @@ class TBPTTTrainer:
             ``(B, T, out)`` (many-to-many) or ``(B, out)`` (many-to-one).
         loss: a ``Loss`` (``forward(pred, target) -> float``, ``backward()``).
         optimizer: an ``Optimizer`` built on the model's parameters.
-        clipper: optional ``GradientClipper`` applied before every step.
-        k1: steps between updates (chunk length); default the whole sequence.
-        k2: steps backpropagated through at each update, ``k2 >= k1``; default ``k1``.
+        clipper: a ``GradientClipper`` applied before every step, or None (the default).
+        k1: int >= 1, steps between updates (chunk length); default None, the whole sequence.
+        k2: int >= ``k1``, steps backpropagated through at each update; default None, ``k1``.
         seed: seed of the trainer's own generator (shuffling); default drawn from
             the generator seeded by ``minidl.set_seed``.
+
+    Raises:
+        TypeError: ``model`` is not a ``Layer``, ``loss`` lacks ``forward``/``backward``,
+            ``optimizer`` lacks ``step``/``zero_grad``, ``clipper`` is not callable or
+            None, or ``k1``, ``k2``, ``seed`` is not an int.
+        ValueError: ``k1`` or ``k2`` < 1, ``k2 < k1``, a negative ``seed``, or truncation
+            (``k1``/``k2`` given) of a model holding a layer that cannot be truncated
+            (``Bidirectional``).
 
     Each mini-batch starts from a zero state and is processed in chunks of ``k1``
     steps. At the end ``e`` of a chunk that began at ``p``, the steps
@@ -85,22 +93,46 @@ class TBPTTTrainer:
     # ---- public ------------------------------------------------------------------
     def fit(self, x, y, epochs=1, batch_size=32, validation_data=None, shuffle=True, callbacks=(), verbose=1,
             metrics=(), mask=None):
-        """Train for ``epochs`` more epochs; returns a ``History`` of this call.
+        """Train for ``epochs`` more epochs.
 
-        Shapes: ``x: (N, T, F)`` (or a tuple of batch-first arrays for a ``Model`` of several
-        inputs, without truncation); ``y: (N, T, out)`` (many-to-many; without truncation its
-        time length may differ from x's: sequence-to-sequence) or ``(N, out)`` (many-to-one).
-        ``mask``: bool ``(N, T)``, True at real steps (``minidl.training.inputs``), shuffled,
-        batched and cut into chunks with ``x``; a chunk whose targets are all masked makes no
-        update. The last batch may be smaller and the last chunk shorter.
-        ``metrics``: names (``"accuracy"``, ``"mae"``) or callables
-        ``metric(pred, target, mask) -> float`` (``minidl.training.metrics``), computed on
-        the outputs each update's loss is taken on; ``History`` gets a list per metric
-        under its name (and ``"val_<name>"`` with ``validation_data``: ``(x, y)`` or
-        ``(x, y, mask)``).
-        Every update runs inside the guard (``training/guard.py``): a non-finite loss,
-        gradient norm or weight stops ``fit`` with a ``FloatingPointError``, and Ctrl-C
-        never interrupts an optimizer step halfway.
+        The last batch may be smaller and the last chunk shorter. Every update runs inside
+        the guard (``training/guard.py``): a non-finite loss, gradient norm or weight stops
+        ``fit`` with a ``FloatingPointError``, and Ctrl-C never interrupts an optimizer step
+        halfway.
+
+        Args:
+            x: ``(N, T, F)``, or a tuple of batch-first arrays for a ``Model`` of several
+                inputs (without truncation).
+            y: ``(N, T, out)`` (many-to-many; without truncation its time length may differ
+                from x's: sequence-to-sequence) or ``(N, out)`` (many-to-one); class
+                indices without the last axis for ``CrossEntropyLoss``.
+            epochs: int >= 0, the epochs to run; default 1.
+            batch_size: int >= 1; default 32.
+            validation_data: ``(x_val, y_val)`` or ``(x_val, y_val, mask_val)``, evaluated
+                after each epoch into ``"val_loss"`` (and ``"val_<metric>"``), or None.
+            shuffle: bool, shuffle the samples each epoch (the trainer's generator);
+                default True.
+            callbacks: iterable of ``Callback`` (and schedules: an ``LRScheduler`` steps
+                each epoch, a ``ReduceLROnPlateau`` on its metric); default none.
+            verbose: 0 silent, 1 a progress bar per epoch (the default), 2 one line per epoch.
+            metrics: names (``"accuracy"``, ``"mae"``) or callables
+                ``metric(pred, target, mask) -> float`` (``minidl.training.metrics``),
+                computed on the outputs each update's loss is taken on.
+            mask: bool ``(N, T)``, True at real steps (``minidl.training.inputs``),
+                shuffled, batched and cut into chunks with ``x``; a chunk whose targets are
+                all masked makes no update. None: every step is real.
+
+        Returns:
+            A ``History`` of this call: a list per epoch for ``"loss"``, each metric, their
+            ``"val_"`` versions and ``"lr"`` with a schedule.
+
+        Raises:
+            TypeError: an argument of the wrong type (arrays, ints, ``shuffle``,
+                ``validation_data`` not a 2- or 3-tuple, an unknown kind of metric or callback).
+            ValueError: shapes that do not fit the model, the loss or each other, an int
+                out of range, ``verbose`` not 0, 1 or 2, an unknown metric name, or
+                many-to-many training with ``k2`` set but ``k1`` left to the whole sequence.
+            FloatingPointError: a non-finite loss, gradient norm or weight.
         """
         data = self._check_data(x, y, mask, ("x", "y"), "fit")
         epochs = non_negative_int(epochs, "epochs", "fit")
@@ -158,9 +190,21 @@ class TBPTTTrainer:
     def evaluate(self, x, y, batch_size=None, metrics=(), mask=None):
         """Loss over ``(x, y)`` on whole sequences (no truncation), eval mode, no history.
 
-        Returns the mean over all batches, weighted by their number of real target
-        elements; with ``metrics`` (as in ``fit``), a dict ``{"loss": ..., name: ...}``.
-        ``x``, ``y`` and ``mask`` as in ``fit``.
+        Args:
+            x: the inputs, as in ``fit``.
+            y: the targets, as in ``fit``.
+            batch_size: int >= 1, or None (the default) for one batch of everything.
+            metrics: as in ``fit``; default none.
+            mask: bool ``(N, T)`` as in ``fit``, or None.
+
+        Returns:
+            The mean loss over all batches, weighted by their number of real target
+            elements, a float; with ``metrics``, a dict ``{"loss": ..., name: ...}``.
+
+        Raises:
+            TypeError: an argument of the wrong type (as in ``fit``).
+            ValueError: shapes that do not fit, ``batch_size < 1``, an unknown metric, or
+                every target masked.
         """
         data = self._check_data(x, y, mask, ("x", "y"), "evaluate", truncated=False)
         batch_size = len(data) if batch_size is None else positive_int(batch_size, "batch_size", "evaluate")
@@ -197,6 +241,13 @@ class TBPTTTrainer:
         finishes that epoch first, exactly as the straight run. Inside a batch
         (``on_update_end``, or after a ``fit`` that stopped inside one) it is a
         ``ValueError``: the batch's remaining chunks and recurrent states are not stored.
+
+        Args:
+            path: str or path-like, the file (used as is; ``.npz`` is customary).
+
+        Raises:
+            TypeError: ``path`` is not a str or path-like, or a layer config is not JSON.
+            ValueError: called inside a batch (see above).
         """
         position = self._position
         if position is not None and position.in_batch:
@@ -208,10 +259,18 @@ class TBPTTTrainer:
         save_checkpoint(self, path, position=self._resume if position is None else position.state())
 
     def load_checkpoint(self, path):
-        """Restore what ``save_checkpoint`` stored. A checkpoint that cannot resume exactly here
-        (another architecture, dtype, optimizer class or hyperparameter, clipper, loss,
-        ``k1``/``k2``; damaged values) raises ``ValueError`` naming what differs and leaves the
-        trainer as it was; the optimizer's ``lr`` is taken from the checkpoint."""
+        """Restore what ``save_checkpoint`` stored; the optimizer's ``lr`` is taken from the checkpoint.
+
+        Args:
+            path: str or path-like, a file ``save_checkpoint`` wrote.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            TypeError: ``path`` is not a str or path-like.
+            ValueError: a checkpoint that cannot resume exactly here (another architecture,
+                dtype, optimizer class or hyperparameter, clipper, loss, ``k1``/``k2``;
+                damaged values), naming what differs; the trainer is left as it was.
+        """
         position = load_checkpoint(self, path)
         self._position = None
         self._resume = position
