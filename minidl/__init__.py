@@ -10,7 +10,8 @@ from .layers import RNN, Cell, Dense, GRUCell, Layer, LSTMCell, ReLU, RNNCell, S
 from .layers import Bidirectional, Dropout, Embedding, Flatten, LayerNorm, Masking, Reshape
 from .layers import Concatenate, RepeatVector
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, Loss, MSELoss
-from .model import Model, Sequential
+from .model import Model
+from .sequential import Sequential
 from .optim import SGD, Adagrad, Adam, AdamW, ClipByGlobalNorm, ClipByValue, GradientClipper, Optimizer, RMSprop
 from .optim import CosineAnnealingLR, ExponentialLR, LRScheduler, ReduceLROnPlateau, StepLR
 from .parameter import Parameter

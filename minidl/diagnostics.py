@@ -12,7 +12,7 @@ import numpy as np
 from ._checks import as_float_array, fmt_shape
 from ._grad_mode import no_grad
 from .layers import RNN
-from .model import Sequential
+from .sequential import Sequential
 
 __all__ = ["gradient_flow"]
 

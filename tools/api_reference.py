@@ -91,8 +91,8 @@ def sections():
         except ModuleNotFoundError:
             continue
         members = [(n, getattr(module, n)) for n in public_names(module)]
-        members = [(n, o) for n, o in members
-                   if (inspect.isfunction(o) or inspect.isclass(o)) and o.__module__ == module.__name__]
+        members = [(n, o) for n, o in members  # defined in the module, or in its package (mdl.init)
+                   if (inspect.isfunction(o) or inspect.isclass(o)) and f"{o.__module__}.".startswith(f"{module.__name__}.")]
         out.append((f"`mdl.{mod_name}`", f"mdl.{mod_name}.", members, module))
     return out
 

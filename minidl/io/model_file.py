@@ -13,7 +13,8 @@ import numpy as np
 
 from .._dtype import as_float_dtype, get_default_dtype, set_default_dtype
 from .._random import get_rng
-from ..layers.layer import layer_class, not_buildable, registered_elsewhere, shares_parameters, unconfigured_arguments
+from ..layers.layer import shares_parameters
+from ..layers.registry import layer_class, not_buildable, registered_elsewhere, unconfigured_arguments
 from .archive import Budget, fspath, json_default, open_archive, write_archive
 
 MODEL_FORMAT = "minidl-model"

@@ -4,7 +4,8 @@ import numpy as np
 
 from .._checks import as_float_array, fmt_shape, grad_shape, one_of, time_mask
 from .._grad_mode import is_grad_enabled
-from .layer import Layer, layer_class
+from .layer import Layer
+from .registry import layer_class
 from .rnn import RNN
 
 _MERGE_MODES = ("concat", "sum", "ave", "mul")

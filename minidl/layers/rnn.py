@@ -7,7 +7,8 @@ import numpy as np
 from .._checks import (batch_input, flag, grad_shape, kept_grads, returned_array, returned_arrays, returned_tuple,
                        state_tuple, time_mask)
 from .._grad_mode import is_grad_enabled
-from .layer import Layer, layer_class
+from .layer import Layer
+from .registry import layer_class
 from .cell import Cell, time_chunk
 
 

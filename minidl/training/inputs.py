@@ -114,6 +114,25 @@ def check_data(x, y, mask, dtype, names, owner, truncated, reading):
     return Data(xs, y, _check_mask(mask, (len(y), steps), owner))
 
 
+def validation_set(validation_data, check):
+    """``fit``'s ``validation_data``, ``(x_val, y_val)`` or ``(x_val, y_val, mask_val)``, made
+    ``Data`` by ``check(x, y, mask, names, owner)``; None stays None."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, mask_val)")
+    vx, vy, vmask = (*validation_data, None)[:3]
+    return check(vx, vy, vmask, ("validation x", "validation y"), "fit")
+
+
+def check_truncation(data, k1, k2):
+    """Refuse many-to-many training with ``k2`` set but ``k1`` left to the whole sequence."""
+    T = data.xs[0].shape[1]
+    if data.many_to_many and k1 is None and k2 is not None and k2 < T:
+        raise ValueError(f"fit: many-to-many training with k2={k2} needs k1 <= k2, but k1 defaults to the whole "
+                         f"sequence ({T} steps); pass k1")
+
+
 def _check_single_input(x, name, owner):
     tokens = x.dtype.kind in "iu"
     if x.ndim != (2 if tokens else 3):

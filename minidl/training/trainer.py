@@ -14,7 +14,7 @@ from ..optim.clipping import total_grad_norm
 from .callbacks import CallbackList
 from .guard import UpdateGuard
 from .history import History
-from .inputs import Reading, check_data, has_time_axis, real_elements
+from .inputs import Reading, check_data, check_truncation, has_time_axis, real_elements, validation_set
 from .metrics import Tally, resolve
 from .position import EpochPosition
 from .progress import Progress
@@ -95,10 +95,9 @@ class TBPTTTrainer:
             metrics=(), mask=None):
         """Train for ``epochs`` more epochs.
 
-        The last batch may be smaller and the last chunk shorter. Every update runs inside
-        the guard (``training/guard.py``): a non-finite loss, gradient norm or weight stops
-        ``fit`` with a ``FloatingPointError``, and Ctrl-C never interrupts an optimizer step
-        halfway.
+        The last batch may be smaller and the last chunk shorter. Every update runs inside the
+        guard (``training/guard.py``): a non-finite loss, gradient norm or weight stops ``fit``
+        with a ``FloatingPointError``; Ctrl-C never interrupts an optimizer step halfway.
 
         Args:
             x: ``(N, T, F)``, or a tuple of batch-first arrays for a ``Model`` of several
@@ -137,18 +136,8 @@ class TBPTTTrainer:
         data = self._check_data(x, y, mask, ("x", "y"), "fit")
         epochs = non_negative_int(epochs, "epochs", "fit")
         batch_size = positive_int(batch_size, "batch_size", "fit")
-        validation = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise TypeError("fit: validation_data must be a tuple (x_val, y_val) or (x_val, y_val, mask_val)")
-            vx, vy, vmask = (*validation_data, None)[:3]
-            validation = self._check_data(vx, vy, vmask, ("validation x", "validation y"), "fit")
-        T = data.xs[0].shape[1]
-        if data.many_to_many and self.k1 is None and self.k2 is not None and self.k2 < T:
-            raise ValueError(
-                f"fit: many-to-many training with k2={self.k2} needs k1 <= k2, but k1 defaults to the whole "
-                f"sequence ({T} steps); pass k1"
-            )
+        validation = validation_set(validation_data, self._check_data)
+        check_truncation(data, self.k1, self.k2)
         shuffle = flag(shuffle, "shuffle", "fit")
         metric_specs, metrics = metrics, resolve(metrics, "fit")
         n_batches = math.ceil(len(data) / batch_size)
@@ -231,16 +220,12 @@ class TBPTTTrainer:
     def save_checkpoint(self, path):
         """Save everything training depends on to ``path`` (npz + JSON; the write is atomic).
 
-        Stored: weights, optimizer state, epoch and update counts, the state of every
-        generator training draws from (the trainer's shuffling, minidl's global one behind
-        Dropout's masks, any a layer holds), the architecture, dtype, optimizer class and
-        hyperparameters, clipper, loss, ``k1``/``k2`` and the history. Training N epochs,
-        saving, loading into a fresh trainer and training M more gives bit-identical weights
-        to N+M epochs in one go. Saved between batches (``on_batch_begin``, ``on_batch_end``)
-        it also stores the place in the epoch and its permutation: the resumed ``fit``
-        finishes that epoch first, exactly as the straight run. Inside a batch
-        (``on_update_end``, or after a ``fit`` that stopped inside one) it is a
-        ``ValueError``: the batch's remaining chunks and recurrent states are not stored.
+        Stored: weights, optimizer state, epoch and update counts, every generator training
+        draws from (shuffling, Dropout's, any a layer holds), the architecture, dtype,
+        optimizer, clipper, loss, ``k1``/``k2`` and the history: N epochs, save, load, M more
+        give bit-identical weights to N+M in one go. Between batches it also stores the place
+        in the epoch (the resumed ``fit`` finishes it exactly); inside a batch
+        (``on_update_end``) it is refused (the remaining chunks and states are not stored).
 
         Args:
             path: str or path-like, the file (used as is; ``.npz`` is customary).

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.layers.layer import _LAYER_TYPES
+from minidl.layers.registry import _LAYER_TYPES
 from tests.helpers import TokensAndFeatures, TwoHeads, TwoSequenceModel, two_sequences
 
 

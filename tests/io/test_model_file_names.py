@@ -1,5 +1,5 @@
 """Names in model files mean minidl's classes (minidl/io/model_file.py with the registry of
-minidl/layers/layer.py): a user's class never shadows a built-in, a colliding class is refused
+minidl/layers/registry.py): a user's class never shadows a built-in, a colliding class is refused
 when saved, internal and abstract classes are refused at load."""
 
 import os
@@ -31,7 +31,7 @@ class Dense(mdl.Layer):
 
 
 def test_a_users_class_named_dense_never_shadows_minidls(tmp_path, rng):
-    assert mdl.layers.layer.layer_class("Dense") is mdl.Dense  # the user's Dense above did not take the name
+    assert mdl.layers.registry.layer_class("Dense") is mdl.Dense  # the user's Dense above did not take the name
     model = mdl.Sequential([mdl.Dense(2, 1)])
     model.save(tmp_path / "m.npz")  # saving the built-in still works
     loaded = mdl.load_model(tmp_path / "m.npz")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.layers.layer import layer_class, layers_with_state, shares_parameters, unconfigured_arguments
+from minidl.layers.layer import layers_with_state, shares_parameters
+from minidl.layers.registry import layer_class, unconfigured_arguments
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
 

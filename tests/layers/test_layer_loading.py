@@ -1,4 +1,4 @@
-"""What ``Layer`` takes from files (minidl/layers/layer.py): the registry of class names, and the
+"""What a layer takes from files: the registry of class names (minidl/layers/registry.py) and the
 values ``load_state_dict`` accepts (every way weights come in passes there: model files,
 checkpoints, the interop imports)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import minidl as mdl
-from minidl.layers.layer import _LAYER_TYPES, layer_class, not_buildable, registered_elsewhere
+from minidl.layers.registry import _LAYER_TYPES, layer_class, not_buildable, registered_elsewhere
 
 
 # ---- the registry --------------------------------------------------------------------------------

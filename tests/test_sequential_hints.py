@@ -1,4 +1,4 @@
-"""Errors with the hint a user needs, from minidl/model.py (Sequential): the loss value passed
+"""Errors with the hint a user needs, from minidl/sequential.py (Sequential): the loss value passed
 to backward instead of its gradient, stacked RNNs whose first returns only its last step."""
 
 import re
