@@ -14,13 +14,14 @@ import os
 import sys
 import time
 
-from . import activations, forward_backward, masked, memory, scaling, sine, soak
+from . import activations, forward_backward, masked, memory, overhead, scaling, seq2seq, sine, soak, varlen
 from .common import NOISY, OutsideLoad, Settings, load_torch, machine_info, torch_error
 from .report import machine_lines, markdown_table, scaling_table, write_figure
 
-WORKLOADS = {"sine": sine, "forward_backward": forward_backward, "masked": masked, "activations": activations,
-             "memory": memory, "scaling": scaling, "soak": soak}
-ALIASES = {"fwdbwd": "forward_backward", "mem": "memory", "act": "activations"}
+WORKLOADS = {"sine": sine, "overhead": overhead, "forward_backward": forward_backward, "masked": masked,
+             "seq2seq": seq2seq, "varlen": varlen, "activations": activations, "memory": memory, "scaling": scaling,
+             "soak": soak}
+ALIASES = {"fwdbwd": "forward_backward", "mem": "memory", "act": "activations", "classify": "varlen"}
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 
@@ -77,6 +78,8 @@ def main(argv=None):
     sections = [table]
     if "scaling" in results:
         sections.append(scaling_table(results["scaling"].plot["curves"], results["scaling"].plot["labels"]))
+    if "overhead" in results:
+        sections.append("Profile summary:\n\n- " + overhead.profile_line(results["overhead"].raw))
     print()
     print("\n\n".join(sections))
 

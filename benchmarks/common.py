@@ -332,3 +332,70 @@ def _threadpools():
         + (f", kernel {p['architecture']}" if p.get("architecture") else "")
         for p in pools
     )
+
+
+def load_example(name):
+    """The module ``examples/<name>.py`` of this repository (the examples are scripts, not a package)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"benchmarks_example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def training_throughput(result, label, fns, n, settings, reps, kinds=("", "")):
+    """Time the epochs ``fns`` (``"minidl"``, and ``"torch"`` when PyTorch is there) on ``n``
+    examples and add the row "training examples/s vs torch" to ``result``.
+
+    ``kinds``: words after each side's figure (``"(masks)"``, ``"(packed)"``). Without the
+    torch side the row says why it is skipped, as every torch row does.
+    """
+    seconds = compare(fns, settings, reps, label=result.name)
+    rates = {name: n / s for name, s in seconds.items()}
+    for name, fn in fns.items():
+        result.raw[name] = {"epoch_seconds": seconds[name], "examples_per_s": rates[name], "losses": fn.losses}
+    mine = f"{rates['minidl']:,.0f} examples/s {kinds[0]}".strip()
+    if "torch" not in rates:
+        result.rows.append(Row(label, "training examples/s vs torch", mine, "torch not available", note="skipped"))
+    else:
+        theirs = f"torch {rates['torch']:,.0f} examples/s {kinds[1]}".strip()
+        result.rows.append(Row(label, "training examples/s vs torch", mine, theirs, rates["minidl"] / rates["torch"]))
+    return rates
+
+
+def torch_training_epoch(torch, n, batch, seed, params, optimizer, max_norm, loss_of):
+    """PyTorch's usual training loop as an epoch function: each call shuffles ``range(n)`` and, per
+    mini-batch ``idx``, takes ``loss = loss_of(idx)``, then zero_grad, backward,
+    ``clip_grad_norm_(params, max_norm)``, step and ``loss.item()``. The epoch's mean loss is
+    appended to ``epoch.losses``; ``epoch.params`` holds the parameters."""
+    rng = np.random.default_rng(seed)
+    losses = []
+
+    def epoch():
+        order = torch.from_numpy(rng.permutation(n))
+        total = 0.0
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            loss = loss_of(idx)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            optimizer.step()
+            total += loss.item() * len(idx)
+        losses.append(total / n)
+
+    epoch.losses, epoch.params = losses, params
+    return epoch
+
+
+def with_torch(fns, workload, make):
+    """``fns`` with ``fns["torch"] = make(torch)`` when PyTorch is importable; else prints why
+    ``workload``'s PyTorch reference is skipped and returns ``fns`` as it is."""
+    torch = load_torch()
+    if torch is None:
+        print(f"note: {workload}: PyTorch reference skipped ({torch_error()})")
+    else:
+        fns["torch"] = make(torch)
+    return fns

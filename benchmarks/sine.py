@@ -16,11 +16,18 @@ Figure: windows per second (epoch size / median epoch time). The training functi
 also used by the scaling workload.
 """
 
+import json
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 
 import minidl as mdl
 
-from .common import Result, Row, Target, compare, load_torch, median, timed_block, torch_error
+from .common import (NOISY, OutsideLoad, Result, Row, Target, compare, median, timed_block,
+                     torch_training_epoch, with_torch)
 from .floors import rnn_recurrence
 from .naive import NaiveRNN
 
@@ -51,7 +58,7 @@ def minidl_epoch(x, y, hidden, batch, seed=0, cell="rnn"):
         history = trainer.fit(x, y, epochs=1, batch_size=batch, verbose=0)
         losses.append(history.history["loss"][-1])
 
-    epoch.losses = losses
+    epoch.losses, epoch.trainer = losses, trainer
     return epoch
 
 
@@ -66,25 +73,42 @@ def torch_epoch(torch, x, y, hidden, batch, seed=0):
     optimizer = torch.optim.Adam(params, lr=1e-3)
     loss_fn = nn.MSELoss()
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    rng = np.random.default_rng(seed)
-    losses = []
 
-    def epoch():
-        order = torch.from_numpy(rng.permutation(len(xt)))
-        total = 0.0
-        for start in range(0, len(xt), batch):
-            idx = order[start:start + batch]
-            _, h_n = rnn(xt[idx])
-            loss = loss_fn(head(h_n[-1]), yt[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, MAX_NORM)
-            optimizer.step()
-            total += loss.item() * len(idx)
-        losses.append(total / len(xt))
+    def loss_of(idx):
+        _, h_n = rnn(xt[idx])
+        return loss_fn(head(h_n[-1]), yt[idx])
 
-    epoch.losses = losses
-    return epoch
+    return torch_training_epoch(torch, len(xt), batch, seed, params, optimizer, MAX_NORM, loss_of)
+
+
+def plain_fit_rate(n, steps, hidden, batch, epochs):
+    """Windows per second of ``epochs`` calls of ``fit(epochs=1)`` timed one after another after one
+    warm-up epoch: the loop a user's script runs, with no pause, collection or other library between."""
+    x, y = sine_windows(n, steps)
+    epoch = minidl_epoch(x, y, hidden, batch)
+    epoch()
+    times = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        epoch()
+        times.append(time.perf_counter() - start)
+    return n / median(times)
+
+
+def user_process_rate(size, epochs):
+    """``plain_fit_rate`` in a fresh Python process that never imports PyTorch (``sys.modules["torch"]
+    = None``), as a user's training script; None if that process fails."""
+    args = json.dumps([size["windows"], size["steps"], size["hidden"], size["batch"], epochs])
+    code = ("import sys, json; sys.modules['torch'] = None; from benchmarks.sine import plain_fit_rate; "
+            f"print(json.dumps(plain_fit_rate(*json.loads({args!r}))))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        print(f"note: sine: the user-process measurement failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    return float(proc.stdout.strip().splitlines()[-1])
 
 
 def run(settings):
@@ -95,23 +119,33 @@ def run(settings):
     label = f"sine training (T={steps}, H={hidden}, B={batch}, float32)"
     result = Result("sine")
 
-    fns = {"minidl": minidl_epoch(x, y, hidden, batch)}
-    torch = load_torch()
-    if torch is None:
-        print(f"note: sine: PyTorch reference skipped ({torch_error()})")
-    else:
-        fns["torch"] = torch_epoch(torch, x, y, hidden, batch)
+    fns = with_torch({"minidl": minidl_epoch(x, y, hidden, batch)}, "sine",
+                     lambda torch: torch_epoch(torch, x, y, hidden, batch))
     seconds = compare(fns, settings, reps, label="sine")
     rates = {name: n / s for name, s in seconds.items()}
     for name, fn in fns.items():
         result.raw[name] = {"epoch_seconds": seconds[name], "windows_per_s": rates[name], "losses": fn.losses}
     mine = f"{rates['minidl']:,.0f} /s"
-    if torch is None:
+    if "torch" not in fns:
         result.rows.append(Row(label, "windows/s vs torch", mine, "torch not available", None, Target(">=", 2.5),
                                note="skipped"))
     else:
         result.rows.append(Row(label, "windows/s vs torch", mine, f"torch {rates['torch']:,.0f} /s",
                                rates["minidl"] / rates["torch"], Target(">=", 2.5)))
+
+    user = None
+    for _ in range(settings.rounds):
+        with OutsideLoad() as load:
+            user = user_process_rate(size, reps)
+        if user is None or load.cores is None or load.cores <= NOISY:
+            break
+    result.raw["user_process"] = {"windows_per_s": user, "outside_cores": load.cores}
+    if user is not None:
+        result.rows.append(Row(label, "bench's minidl figure vs a user's fit loop", mine,
+                               f"user process {user:,.0f} /s", rates["minidl"] / user, None,
+                               note=f"user process: {reps} calls of fit(epochs=1) in a fresh process without "
+                                    "PyTorch, timed back to back (benchmarks.sine.plain_fit_rate); a ratio "
+                                    "well below 1 means the harness, not minidl, slows the sine figure down"))
 
     m = size["naive_windows"]
     naive = NaiveRNN(x.shape[2], hidden, y.shape[1], dtype=np.float32, max_norm=MAX_NORM)

@@ -43,9 +43,13 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert HEADER in out
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
-    # 3 sine rows, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's matmul floor,
-    # 2 masked-vs-unmasked rows (LSTM, GRU), 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
-    assert sum("sine training" in r for r in rows) == 3
+    # 4 sine rows, 1 trainer-overhead row, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's
+    # matmul floor, 2 masked-vs-unmasked rows (LSTM, GRU), 1 seq2seq row, 1 variable-length row,
+    # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
+    assert sum("sine training" in r for r in rows) == 4
+    assert sum("trainer overhead" in r and "<= 0.1" in r for r in rows) == 1
+    assert sum("seq2seq addition training" in r for r in rows) == 1
+    assert sum("variable-length classification" in r for r in rows) == 1
     assert sum("forward+backward" in r for r in rows) == 6
     assert sum("LSTM numpy floor" in r for r in rows) == 1
     assert sum("masked vs unmasked" in r and "<= 1.25" in r for r in rows) == 2
@@ -65,7 +69,26 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 24 and results["quick"] is True
+    assert len(results["rows"]) == 28 and results["quick"] is True
+    # the training rows: examples/s of both sides and their ratio
+    for name, prefix, unit in (("seq2seq", "seq2seq addition", "examples/s"),
+                               ("varlen", "variable-length", "examples/s (masks)")):
+        row = next(r for r in results["rows"] if r["workload"].startswith(prefix))
+        raw = results["raw"][name]
+        assert row["measure"] == "training examples/s vs torch" and row["minidl"].endswith(unit)
+        assert row["ratio"] == pytest.approx(raw["minidl"]["examples_per_s"] / raw["torch"]["examples_per_s"])
+        assert row["reference"].startswith("torch ") and row["target"] is None
+        assert all(len(raw[side]["losses"]) >= 2 and all(map(math.isfinite, raw[side]["losses"]))
+                   for side in ("minidl", "torch"))
+    over = results["raw"]["overhead"]
+    assert 0 < over["overhead_seconds"] < over["epoch_seconds"]
+    assert over["share"] == pytest.approx(over["overhead_seconds"] / over["epoch_seconds"])
+    assert all(s > 0 for s in over["parts_seconds"].values()) and set(over["parts_seconds"]) == {
+        "forward", "backward", "clip", "optimizer"}
+    assert "Profile summary:" in out and "- trainer overhead: " in out
+    user_row = next(r for r in results["rows"] if r["measure"] == "bench's minidl figure vs a user's fit loop")
+    user = results["raw"]["sine"]["user_process"]["windows_per_s"]
+    assert user > 0 and user_row["ratio"] == pytest.approx(results["raw"]["sine"]["minidl"]["windows_per_s"] / user)
     naive_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs naive")
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
@@ -82,14 +105,15 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
 @pytest.mark.slow
 def test_quick_run_without_torch_skips_its_references(tmp_path):
     code = ("import sys; sys.modules['torch'] = None; from benchmarks.__main__ import main; "
-            f"sys.exit(main(['--quick', '--only', 'sine,fwdbwd', '--out', {str(tmp_path)!r}]))")
+            f"sys.exit(main(['--quick', '--only', 'sine,fwdbwd,seq2seq,varlen', '--out', {str(tmp_path)!r}]))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "note: PyTorch is not importable" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "workload" not in line]
-    assert len(rows) == 10  # sine: 3, forward_backward: 6 and the LSTM matmul floor
-    torch_rows = [r for r in rows if "naive" not in r]
+    assert len(rows) == 13  # sine: 4, forward_backward: 6 and the LSTM matmul floor, seq2seq: 1, varlen: 1
+    torch_rows = [r for r in rows if "naive" not in r and "user's fit loop" not in r]
+    assert sum("training examples/s vs torch" in r for r in torch_rows) == 2
     assert all("torch not available" in r and r.endswith("| skipped |") for r in torch_rows)
     naive_row = next(r for r in rows if "windows/s vs naive" in r)
     assert naive_row.endswith("| pass |") or naive_row.endswith("| **FAIL** |")
@@ -99,7 +123,9 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
 def test_command_line_flags():
     args = parse_args(["--quick", "--only", "fwdbwd,memory", "--only", "memory", "--reps", "3", "--out", "x"])
     assert (args.quick, args.names, args.reps, args.out) == (True, ["forward_backward", "memory"], 3, "x")
-    assert parse_args([]).names == ["sine", "forward_backward", "masked", "activations", "memory", "scaling", "soak"]
+    assert parse_args([]).names == ["sine", "overhead", "forward_backward", "masked", "seq2seq", "varlen",
+                                    "activations", "memory", "scaling", "soak"]
+    assert parse_args(["--only", "classify"]).names == ["varlen"]
     for bad in (["--only", "nope"], ["--reps", "0"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
@@ -144,6 +170,49 @@ def test_targets_slopes_and_verdicts():
     assert lines[2] == "| w | m | 1 /s | torch 2 /s | 0.5x | >= 2.5x | **FAIL** |"
     assert lines[3] == "| w | m | 3 ms | torch 4 ms | 0.75x | <= 1 | pass |"
     assert lines[4] == "| w | m | k = 1.00 | - | - | - | - |"
+
+
+# ---- the training workloads: the same models on both sides, the overhead's split -------------
+def test_seq2seq_and_varlen_compare_the_same_models():
+    """minidl's and PyTorch's models have the same weights, up to PyTorch's second LSTM bias."""
+    torch = pytest.importorskip("torch")
+    from benchmarks import seq2seq, varlen
+
+    inputs, target = seq2seq.addition_data(40, 2)
+    assert inputs[0].shape == (40, 5, 13) and inputs[1].shape == (40, 3, 13) and target.shape == (40, 3)
+    mine = seq2seq.minidl_epoch(inputs, target, 8, 16)
+    theirs = seq2seq.torch_epoch(torch, inputs, target, 8, 16)
+    count = sum(p.data.size for p in mine.model.parameters())
+    assert count == sum(p.numel() for p in theirs.params) - 2 * 4 * 8  # b_hh of the encoder and the decoder
+    assert all(p.data.dtype == np.float32 for p in mine.model.parameters())
+    x, mask, y = varlen.padded_patterns(60)
+    assert x.shape == (60, 60, 1) and x.dtype == np.float32 and 5 <= mask.sum(axis=1).min()
+    assert not x[~mask].any()  # zeros after each sequence: the packed side reads none of them
+    mine = varlen.minidl_epoch(x, mask, y, 4, 20)
+    theirs = varlen.torch_epoch(torch, x, mask, y, 4, 20)
+    assert sum(p.data.size for p in mine.model.parameters()) == sum(p.numel() for p in theirs.params)
+    for epoch in (mine, theirs):
+        epoch()
+        epoch()
+        assert len(epoch.losses) == 2 and all(math.isfinite(v) for v in epoch.losses)
+
+
+def test_overhead_timers_split_an_epoch_without_changing_it():
+    from benchmarks.overhead import PARTS, sectional_timers, split_epoch
+    from benchmarks.sine import minidl_epoch, sine_windows
+
+    x, y = sine_windows(64, 6)
+    plain, timed = minidl_epoch(x, y, 4, 16), minidl_epoch(x, y, 4, 16)
+    totals = sectional_timers(timed.trainer)
+    seconds, parts, overhead = split_epoch(timed, totals, reps=3)
+    for _ in range(3):
+        plain()
+    assert set(parts) == set(PARTS) and all(v > 0 for v in parts.values())
+    assert overhead == pytest.approx(seconds - sum(parts.values())) and 0 < overhead < seconds
+    # the wrappers time the trainer's calls and change nothing of the training
+    assert timed.losses == plain.losses
+    for a, b in zip(timed.trainer.model.parameters(), plain.trainer.model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 # ---- the naive reference ---------------------------------------------------------------
