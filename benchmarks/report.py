@@ -59,7 +59,8 @@ def write_figure(results, path):
     fig = Figure(figsize=(15, 9), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 3)
-    colors = {"minidl": "tab:blue", "torch": "tab:orange", "naive": "tab:gray", "floor": "tab:green"}
+    colors = {"minidl": "tab:blue", "torch": "tab:orange", "naive": "tab:gray", "floor": "tab:green",
+              "article": "tab:red"}
 
     ax = axes[0, 0]
     if "sine" in results:

@@ -43,10 +43,10 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert HEADER in out
     table = [line for line in out.splitlines() if line.startswith("| ") and line.count("|") == 8]
     rows = table[1:]  # after the header
-    # 4 sine rows, 1 trainer-overhead row, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's
+    # 5 sine rows, 1 trainer-overhead row, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's
     # matmul floor, 2 masked-vs-unmasked rows (LSTM, GRU), 1 seq2seq row, 1 variable-length row,
     # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
-    assert sum("sine training" in r for r in rows) == 4
+    assert sum("sine training" in r for r in rows) == 5
     assert sum("trainer overhead" in r and "<= 0.1" in r for r in rows) == 1
     assert sum("seq2seq addition training" in r for r in rows) == 1
     assert sum("variable-length classification" in r for r in rows) == 1
@@ -69,7 +69,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 28 and results["quick"] is True
+    assert len(results["rows"]) == 29 and results["quick"] is True
     # the training rows: examples/s of both sides and their ratio
     for name, prefix, unit in (("seq2seq", "seq2seq addition", "examples/s"),
                                ("varlen", "variable-length", "examples/s (masks)")):
@@ -92,6 +92,10 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     naive_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs naive")
     raw = results["raw"]["sine"]
     assert naive_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["naive"]["windows_per_s"])
+    assert naive_row["target"] is None                      # the 100x is against the article's own code:
+    article_row = next(r for r in results["rows"] if r["measure"] == "windows/s vs the article's code")
+    assert article_row["ratio"] == pytest.approx(raw["minidl"]["windows_per_s"] / raw["article"]["windows_per_s"])
+    assert article_row["target"] == ">= 100x"
     floor_row = next(r for r in results["rows"] if r["measure"] == "numpy floor vs naive")
     assert floor_row["ratio"] == pytest.approx(raw["floor"]["windows_per_s"] / raw["naive"]["windows_per_s"])
     assert floor_row["target"] is None and floor_row["passed"] is None
@@ -111,12 +115,12 @@ def test_quick_run_without_torch_skips_its_references(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "note: PyTorch is not importable" in proc.stdout
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "workload" not in line]
-    assert len(rows) == 13  # sine: 4, forward_backward: 6 and the LSTM matmul floor, seq2seq: 1, varlen: 1
-    torch_rows = [r for r in rows if "naive" not in r and "user's fit loop" not in r]
+    assert len(rows) == 14  # sine: 5, forward_backward: 6 and the LSTM matmul floor, seq2seq: 1, varlen: 1
+    torch_rows = [r for r in rows if "naive" not in r and "user's fit loop" not in r and "article" not in r]
     assert sum("training examples/s vs torch" in r for r in torch_rows) == 2
     assert all("torch not available" in r and r.endswith("| skipped |") for r in torch_rows)
-    naive_row = next(r for r in rows if "windows/s vs naive" in r)
-    assert naive_row.endswith("| pass |") or naive_row.endswith("| **FAIL** |")
+    article_row = next(r for r in rows if "windows/s vs the article's code" in r)
+    assert article_row.endswith("| pass |") or article_row.endswith("| **FAIL** |")
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
 
 
