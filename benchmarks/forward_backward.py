@@ -86,7 +86,8 @@ def run(settings):
                 fns["floor gates"] = lstm_gate_arithmetic(B, T, H, dtype)
             seconds = compare(fns, settings, reps, warmup=2, label=f"{kind} {name}")
             t_minidl, t_torch = seconds["minidl"], seconds.get("torch")
-            target = Target("<=", 1.0) if dtype is np.float32 else None
+            # issue 14: RNN and GRU at most PyTorch's time, the LSTM within its numpy floor (1.35-1.40x)
+            target = (Target("<=", 1.4 if kind == "LSTM" else 1.0)) if dtype is np.float32 else None
             label = f"forward+backward {kind} ({B}x{T}, in {F}, H {H}, {name})"
             if t_torch is None:
                 row = Row(label, "time per batch", fmt_seconds(t_minidl), "torch not available", None, target,
