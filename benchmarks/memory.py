@@ -13,11 +13,12 @@ counted from the start of the call. A short warm-up fit on the same trainer firs
 creates the optimizer state, so the figure is the training loop's own working memory.
 Figure: the two peaks and their ratio peak(long) / peak(short), target <= 1.5.
 
-The row's note adds inference without history: the peak of one many-to-one forward under
-``no_grad`` of ``RNN(LSTMCell(1, 32))`` in float64 on ``x: (2, T, 1)`` at T = 10,000 and
-100,000 (the input, 1.5 MiB at 100,000 steps, is allocated before measuring). RNN runs such
-a forward in chunks of ``time_chunk`` steps, so both peaks are the same 1.6 MiB (projecting
-every step's input at once took 29.5 and 294.5 MiB here; 14.7 and 147 MiB in float32).
+Two more rows measure inference without history, the peak of one many-to-one forward of
+``RNN(LSTMCell(1, 32))`` (+ ``Dense(32, 1)`` for ``predict``) in float64 on ``x: (2, T, 1)``
+at T = 1,000 and 100,000 (the input, 1.5 MiB at 100,000 steps, is allocated before
+measuring): under ``no_grad``, and through ``Sequential.predict``. RNN runs such a forward
+in chunks of ``time_chunk`` steps, so the peaks do not grow with T (projecting every step's
+input at once took 29.5 MiB at 10,000 steps and 294.5 MiB at 100,000). Target <= 1.5.
 """
 
 import time
@@ -31,7 +32,7 @@ from .common import Result, Row, Target, fmt_bytes
 
 FULL = {"batch": 8, "hidden": 64, "k1": 50, "k2": 100, "short": 1000, "long": 20000}
 QUICK = {"batch": 2, "hidden": 8, "k1": 10, "k2": 20, "short": 100, "long": 400}
-NO_GRAD_STEPS = {"full": (10_000, 100_000), "quick": (200, 2_000)}
+NO_GRAD_STEPS = {"full": (1_000, 100_000), "quick": (200, 2_000)}
 
 
 def stream(batch, steps, dtype=np.float32):
@@ -59,15 +60,19 @@ def traced_peak(run):
             tracemalloc.stop()
 
 
-def peak_of_no_grad_forward(steps, seed=0):
-    """(peak traced bytes, seconds) of one many-to-one LSTM 32 forward under ``no_grad``, batch 2."""
+def peak_of_no_grad_forward(steps, seed=0, predict=False):
+    """(peak traced bytes, seconds) of one many-to-one LSTM 32 forward under ``no_grad``, batch 2
+    (``predict``: of ``Sequential([RNN, Dense(32, 1)]).predict`` instead)."""
     mdl.set_seed(seed)
-    rnn = mdl.RNN(mdl.LSTMCell(1, 32)).astype(np.float64)
+    model = mdl.Sequential([mdl.RNN(mdl.LSTMCell(1, 32)), mdl.Dense(32, 1)]).astype(np.float64)
     x = np.random.default_rng(seed).standard_normal((2, steps, 1))
 
     def forward():
-        with mdl.no_grad():
-            rnn.forward(x)
+        if predict:
+            model.predict(x)
+        else:
+            with mdl.no_grad():
+                model.layers[0].forward(x)
     return traced_peak(forward)
 
 
@@ -97,15 +102,20 @@ def run(settings):
     label = (f"TBPTT({size['k1']}, {size['k2']}) memory (LSTM {size['hidden']}, B={size['batch']}, "
              f"{short:,} vs {long:,} steps)")
     data_bytes = 2 * size["batch"] * long * 4
-    no_grad = []
-    for steps in NO_GRAD_STEPS["quick" if settings.quick else "full"]:
-        peak, seconds = peak_of_no_grad_forward(steps)
-        result.raw[f"no_grad_{steps}"] = {"peak_bytes": peak, "seconds_under_tracemalloc": seconds}
-        no_grad.append(f"{fmt_bytes(peak)} at {steps:,} steps")
     result.rows.append(Row(label, "peak traced memory of fit", f"{long:,} steps: {fmt_bytes(peaks[long])}",
                            f"{short:,} steps: {fmt_bytes(peaks[short])}", ratio, Target("<=", 1.5),
-                           note=f"x+y of {long:,} steps hold {fmt_bytes(data_bytes)} (outside the peak); "
-                                f"many-to-one LSTM 32 forward under no_grad (B=2, float64), peak "
-                                f"{' and '.join(no_grad)}"))
+                           note=f"x+y of {long:,} steps hold {fmt_bytes(data_bytes)} (outside the peak)"))
+    a, b = NO_GRAD_STEPS["quick" if settings.quick else "full"]
+    for kind, predict in (("no_grad", False), ("predict", True)):
+        inference = {}
+        for steps in (a, b):
+            peak, seconds = peak_of_no_grad_forward(steps, predict=predict)
+            inference[steps] = peak
+            result.raw[f"{kind}_{steps}"] = {"peak_bytes": peak, "seconds_under_tracemalloc": seconds}
+        what = "a forward under no_grad" if kind == "no_grad" else "Sequential.predict"
+        result.rows.append(Row(f"inference memory (LSTM 32, B=2, float64, {a:,} vs {b:,} steps)",
+                               f"peak traced memory of {what}", f"{b:,} steps: {fmt_bytes(inference[b])}",
+                               f"{a:,} steps: {fmt_bytes(inference[a])}", inference[b] / inference[a],
+                               Target("<=", 1.5)))
     result.plot = {"peaks": peaks}
     return result

@@ -45,7 +45,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     rows = table[1:]  # after the header
     # 5 sine rows, 1 trainer-overhead row, 6 forward+backward rows (3 cells x 2 dtypes) and the LSTM's
     # matmul floor, 2 masked-vs-unmasked rows (LSTM, GRU), 1 seq2seq row, 1 variable-length row,
-    # 6 activation rows, 1 memory row, 3 scaling rows, 2 soak rows
+    # 6 activation rows, 3 memory rows (fit, no_grad forward, predict), 3 scaling rows, 2 soak rows
     assert sum("sine training" in r for r in rows) == 5
     assert sum("trainer overhead" in r and "<= 0.1" in r for r in rows) == 1
     assert sum("seq2seq addition training" in r for r in rows) == 1
@@ -54,7 +54,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert sum("LSTM numpy floor" in r for r in rows) == 1
     assert sum("masked vs unmasked" in r and "<= 1.25" in r for r in rows) == 2
     assert sum(("sigmoid" in r or "tanh" in r or "gate block" in r) and "ns per element" in r for r in rows) == 6
-    assert sum("memory (LSTM" in r for r in rows) == 1
+    assert sum("memory (LSTM" in r and "<= 1.5" in r for r in rows) == 3
     assert sum("scaling:" in r for r in rows) == 3
     assert sum("soak:" in r for r in rows) == 2
     for target in (">= 3x", ">= 100x", "<= 1 ", "<= 1.4", "<= 1.5", "<= 1.05", "<= 0 "):
@@ -69,7 +69,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert len(results["rows"]) == 29 and results["quick"] is True
+    assert len(results["rows"]) == 31 and results["quick"] is True
     # the training rows: examples/s of both sides and their ratio
     for name, prefix, unit in (("seq2seq", "seq2seq addition", "examples/s"),
                                ("varlen", "variable-length", "examples/s (masks)")):
@@ -101,6 +101,7 @@ def test_quick_run_prints_the_table_and_writes_the_png(tmp_path):
     assert floor_row["target"] is None and floor_row["passed"] is None
     memory = results["raw"]["memory"]
     assert all(v["peak_bytes"] > 0 for v in memory.values())
+    assert {"no_grad_200", "no_grad_2000", "predict_200", "predict_2000"} <= set(memory)
     assert "| workload |" in (tmp_path / "results.md").read_text()
     soak = results["raw"]["soak"]
     assert soak["drift"] == 0.0 and len(soak["readings"]) == 10 and min(soak["readings"]) > 0
