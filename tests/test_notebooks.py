@@ -20,7 +20,7 @@ spec.loader.exec_module(run_notebooks)
 
 # name: (plots it must show, texts its outputs must hold)
 EXPECTED = {
-    "sine": (4, ["x_train (100, 50, 1) y_train (100, 1)", "gradcheck passed", "gradcheck refused it"]),
+    "sine": (5, ["x_train (100, 50, 1) y_train (100, 1)", "gradcheck passed", "gradcheck refused it"]),
     "seq2seq": (2, ["gradcheck passed for both inputs", "12+34 = 46  ok"]),
     "custom_cell": (1, ["gradcheck passed, many-to-many and many-to-one", "differs at", "DiagonalCell"]),
 }
