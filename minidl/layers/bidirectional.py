@@ -103,9 +103,9 @@ class Bidirectional(Layer):
             mask: ``(batch, time)`` bool, or None.
 
         Returns:
-            ``mask`` with ``return_sequences``, else None.
+            ``mask`` with ``return_sequences``, else None (as each direction's ``RNN`` gives it).
         """
-        return mask if self.return_sequences else None
+        return self.forward_layer.compute_mask(x, mask)
 
     def get_config(self):
         return {

@@ -1,7 +1,7 @@
 """Helpers shared by the test modules, one module per concern; import them from here
 (``from tests.helpers import numeric_grad``)."""
 
-from .losses import numeric_grad, assert_masked_loss, assert_loss_matches_torch, torch_value_and_grad
+from .losses import numeric_grad, assert_masked_loss, assert_loss_matches_torch, scaled_normal, torch_value_and_grad
 from .optim import (
     make_params, scalar_param, constant_grad_trace, grad_at, run, assert_follows_reference,
     assert_float32_close_to_reference, assert_step_in_place, edited_state, assert_load_rejected,

@@ -8,6 +8,12 @@ from .layers import assert_close_rel, warnings_as_errors
 
 
 # ---- losses ---------------------------------------------------------------------------
+def scaled_normal(shape, scale=3.0, seed=0):
+    """``N(0, scale^2)`` values of ``shape`` (float64) from ``default_rng(seed)``: predictions and
+    targets for the loss comparisons."""
+    return np.random.default_rng(seed).normal(size=shape) * scale
+
+
 def numeric_grad(loss, pred, target, eps=1e-6, mask=None):
     """Central differences of ``loss(pred, target, mask)`` with respect to pred (float64)."""
     out = np.empty_like(pred)

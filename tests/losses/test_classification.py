@@ -9,7 +9,7 @@ import pytest
 
 import minidl as mdl
 from minidl.losses import BCEWithLogitsLoss, CrossEntropyLoss
-from tests.helpers import assert_relative_close, torch_value_and_grad
+from tests.helpers import assert_relative_close, scaled_normal, torch_value_and_grad
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
@@ -240,10 +240,6 @@ def test_bad_input(make, exc, pattern):
 
 
 # ---- against PyTorch in more settings (float64): ignore_index, pos_weight, scales ----
-def _torch_logits(shape, scale=3.0, seed=0):
-    return np.random.default_rng(seed).normal(size=shape) * scale
-
-
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize(
     ("shape", "scale", "ignore_index", "n_ignored"),
@@ -254,7 +250,7 @@ def test_cross_entropy_matches_torch(shape, scale, ignore_index, n_ignored, redu
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(1)
-    pred = _torch_logits(shape, scale)
+    pred = scaled_normal(shape, scale)
     target = rng.integers(0, shape[-1], size=shape[:-1])
     flat = target.reshape(-1)
     flat[rng.choice(flat.size, n_ignored, replace=False)] = ignore_index
@@ -272,7 +268,7 @@ def test_cross_entropy_matches_torch(shape, scale, ignore_index, n_ignored, redu
 def test_cross_entropy_all_ignored_value_differs_from_torch_by_design():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    pred, target = _torch_logits((3, 4)), np.full(3, -100)
+    pred, target = scaled_normal((3, 4)), np.full(3, -100)
     ref, ref_grad = torch_value_and_grad(F.cross_entropy, pred, torch.from_numpy(target))
     assert np.isnan(ref)  # torch: 0 / 0 for the value, but a zero gradient
     loss = CrossEntropyLoss()
@@ -290,7 +286,7 @@ def test_bce_with_logits_matches_torch(scale, pos_weight, reduction):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(2)
-    pred = _torch_logits((2, 5, 3), scale, seed=3)
+    pred = scaled_normal((2, 5, 3), scale, seed=3)
     target = rng.uniform(size=(2, 5, 3))
     target[0] = rng.integers(0, 2, size=(5, 3))  # some hard labels too
     loss = BCEWithLogitsLoss(pos_weight=pos_weight, reduction=reduction)

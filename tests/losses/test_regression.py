@@ -6,7 +6,7 @@ import pytest
 
 import minidl as mdl
 from minidl.losses import HuberLoss, L1Loss, MSELoss
-from tests.helpers import assert_relative_close, torch_value_and_grad
+from tests.helpers import assert_relative_close, scaled_normal, torch_value_and_grad
 from tests.helpers import assert_loss_matches_torch, assert_masked_loss, numeric_grad, warnings_as_errors
 from tests.helpers.bad_inputs import assert_bad_input, bad_input_params
 
@@ -165,16 +165,12 @@ def test_bad_input(make, exc, pattern):
 
 
 # ---- against PyTorch in more settings (float64): deltas, zero differences ----
-def _normal(shape, scale=3.0, seed=0):
-    return np.random.default_rng(seed).normal(size=shape) * scale
-
-
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("delta", [1.0, 0.3, 2.5])
 def test_huber_matches_torch(delta, reduction):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    pred, target = _normal((3, 4, 2), 2.0, seed=4), _normal((3, 4, 2), 2.0, seed=5)
+    pred, target = scaled_normal((3, 4, 2), 2.0, seed=4), scaled_normal((3, 4, 2), 2.0, seed=5)
     target[0, 0, 0] = pred[0, 0, 0] + delta  # exactly on the kink
     loss = HuberLoss(delta=delta, reduction=reduction)
     value = loss(pred, target)
@@ -187,7 +183,7 @@ def test_huber_matches_torch(delta, reduction):
 def test_l1_matches_torch_including_zero_differences(reduction):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
-    pred, target = _normal((3, 4, 2), seed=6), _normal((3, 4, 2), seed=7)
+    pred, target = scaled_normal((3, 4, 2), seed=6), scaled_normal((3, 4, 2), seed=7)
     target[1] = pred[1]  # d = 0: torch's gradient there is 0
     loss = L1Loss(reduction=reduction)
     value = loss(pred, target)
