@@ -173,7 +173,7 @@ class Cell(Layer):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement step_backward(dstate, cache)")
 
-    # ---- the sequence interface (RNN calls these; the built-in cells use fused.py) ----
+    # ---- the sequence interface (RNN calls these; the built-in cells use fused/) ----
     def forward_sequence(self, xs, state, keep_history=True, mask=None):
         """Run all steps of ``xs`` (time-major) from ``state``.
 

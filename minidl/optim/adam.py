@@ -74,12 +74,21 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(param)
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - beta1) * (grad - m)                # m = beta1 * m + (1 - beta1) * g (torch's lerp)
+        tmp = np.empty_like(param)  # one scratch array, so that each line is one in-place call
+        np.subtract(grad, m, out=tmp)
+        tmp *= 1 - beta1
+        m += tmp                                     # m = beta1 * m + (1 - beta1) * g (torch's lerp)
         v *= beta2
-        v += (1 - beta2) * (grad * grad)             # v = beta2 * v + (1 - beta2) * g**2
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp                                     # v = beta2 * v + (1 - beta2) * g**2
         step_size = lr / (1 - beta1**t)              # the bias corrections of m ...
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps   # ... and of v
-        param -= step_size * (m / denom)
+        denom = np.sqrt(v, out=tmp)
+        denom /= math.sqrt(1 - beta2**t)             # ... and of v
+        denom += eps
+        np.divide(m, denom, out=tmp)
+        tmp *= step_size
+        param -= tmp                                 # p = p - step_size * m / denom
 
 
 class AdamW(Adam):

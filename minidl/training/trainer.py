@@ -378,7 +378,8 @@ class TBPTTTrainer:
 
     def _update(self, grad_out, loss):
         """One update from ``grad_out``, the gradient of the window's loss w.r.t. the model output."""
-        self.model.zero_grad()
+        for p in self._params:  # model.zero_grad() without walking the layers each update
+            p.zero_grad()
         self.model.backward(grad_out)
         norm = self.clipper(self._params) if self.clipper is not None else total_grad_norm(self._params)
         self._guard.step(self.optimizer.step, norm)

@@ -73,7 +73,7 @@ def problem(kind, T, B, F, H, seed=3, with_dhs=True):
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
 @pytest.mark.parametrize("with_dhs", [True, False])
-@pytest.mark.parametrize("T, B, F, H", [(5, 3, 2, 4), (1, 1, 1, 3), (7, 2, 1, 5)])  # F = 1: project's broadcast
+@pytest.mark.parametrize("T, B, F, H", [(5, 3, 2, 4), (1, 1, 1, 3), (7, 2, 1, 5), (4, 3, 6, 4)])  # F = 1: project's broadcast; F >= 0.6 H: RNNCell's projected layout
 def test_fused_equals_steps(float64, kind, with_dhs, T, B, F, H):
     cell, xs, state, dhs, dfinal = problem(kind, T, B, F, H, with_dhs=with_dhs)
     result = run(fused(cell), cell, xs, state, dhs, dfinal)
@@ -168,10 +168,11 @@ def test_rnn_over_fused_equals_rnn_over_steps(float64, kind, return_sequences):
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
 @pytest.mark.parametrize("with_dhs", [True, False])
-def test_masked_fused_equals_masked_steps(float64, kind, with_dhs):
+@pytest.mark.parametrize("F, H", [(2, 3), (1, 5)])  # RNNCell: the projected and the joined layout
+def test_masked_fused_equals_masked_steps(float64, kind, with_dhs, F, H):
     """With padding anywhere (a full row, an empty row, a step padded in every row): the fused
     select per step equals Cell's loop, for every per-step state and every gradient."""
-    cell, xs, state, dhs, dfinal = problem(kind, 7, 4, 2, 3, with_dhs=with_dhs)
+    cell, xs, state, dhs, dfinal = problem(kind, 7, 4, F, H, with_dhs=with_dhs)
     mask = scattered_mask(np.random.default_rng(5), 4, 7).T.copy()  # (time, batch)
     if dhs is not None:
         dhs[~mask] = 0.0  # RNN zeroes the output gradient at padded steps
@@ -193,9 +194,10 @@ def test_all_real_mask_equals_no_mask(float64, kind):
 
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
-def test_masked_without_history(float64, kind):
+@pytest.mark.parametrize("F, H", [(2, 3), (1, 5)])
+def test_masked_without_history(float64, kind, F, H):
     """keep_history=False (no_grad) with a mask: the same outputs and final state as with history."""
-    cell, xs, state, _, _ = problem(kind, 6, 4, 2, 3)
+    cell, xs, state, _, _ = problem(kind, 6, 4, F, H)
     mask = scattered_mask(np.random.default_rng(6), 4, 6).T.copy()
     hs, final, cache = cell.forward_sequence(xs, state, keep_history=False, mask=mask)
     hs_kept, final_kept, _ = cell.forward_sequence(xs, state, mask=mask)
@@ -215,3 +217,13 @@ def test_projection_in_chunks_of_time_equals_steps(float64, monkeypatch, kind, F
     monkeypatch.setattr(cell_module, "CHUNK_BYTES", 3 * B * max(F, *cell.state_size) * 8)
     assert cell_module.time_chunk(cell, B) == 3
     assert_same(run(fused(cell), cell, xs, state, dhs, dfinal), run(steps(cell), cell, xs, state, dhs, dfinal))
+
+
+def test_rnn_cell_layout_follows_the_input_width():
+    """RNNCell's kernels join a narrow input into the recurrent product, project a wide one."""
+    from minidl.layers.fused.rnn import joins_input
+    assert joins_input(mdl.RNNCell(1, 100)) and joins_input(mdl.RNNCell(65, 128))
+    assert not joins_input(mdl.RNNCell(128, 128)) and not joins_input(mdl.RNNCell(2, 3))
+    for F, H, width in [(1, 5, 5 + 1 + 1), (2, 3, 3)]:  # [h, x, 1] against h alone
+        cell, xs, state, _, _ = problem("rnn_tanh", 3, 2, F, H)
+        assert cell.forward_sequence(xs, state)[2]["hx"].shape == (4, 2, width)
