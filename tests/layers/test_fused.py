@@ -227,3 +227,17 @@ def test_rnn_cell_layout_follows_the_input_width():
     for F, H, width in [(1, 5, 5 + 1 + 1), (2, 3, 3)]:  # [h, x, 1] against h alone
         cell, xs, state, _, _ = problem("rnn_tanh", 3, 2, F, H)
         assert cell.forward_sequence(xs, state)[2]["hx"].shape == (4, 2, width)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_long_sequences_equal_steps(float64, kind, masked):
+    """T = 19: the LSTM's backward runs in blocks of BLOCK_STEPS (8, 8 and a short 3) and
+    still equals the step loop, with padding across the blocks' borders too."""
+    from minidl.layers.fused.lstm import BLOCK_STEPS
+    T = 2 * BLOCK_STEPS + 3
+    cell, xs, state, dhs, dfinal = problem(kind, T, 3, 2, 4)
+    mask = scattered_mask(np.random.default_rng(9), 3, T).T.copy() if masked else None
+    if mask is not None:
+        dhs[~mask] = 0.0
+    assert_same(run(fused(cell), cell, xs, state, dhs, dfinal, mask), run(steps(cell), cell, xs, state, dhs, dfinal, mask))
