@@ -68,7 +68,12 @@ def rnn_backward_sequence(cell, dhs, dstate, cache, mask=None):
     H = cell.hidden_size
     _, act_derivative = ACTIVATIONS[cell.activation]
     U_T = _transposed(cell.recurrent_kernel.data)
-    da = act_derivative(hs[1:], out=_scratch(cell, "da", (T, B, H), hs.dtype))  # act'(a), becomes dL/da
+    # act'(a) from the outputs, becomes dL/da. Joined, it is taken over whole [h, x, 1] rows:
+    # one contiguous call, far faster than over the strided h columns; the rest is never read.
+    rows = _scratch(cell, "da", hx[1:].shape, hs.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        act_derivative(hx[1:], out=rows)
+    da = rows[..., :H]
     pads = _padded_steps(mask)
     if pads is not None:
         _zero_padded(mask, da)
