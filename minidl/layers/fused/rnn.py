@@ -53,7 +53,7 @@ def rnn_forward_sequence(cell, xs, state, keep_history=True, mask=None):
             at = a[t]
             at += hs[t] @ weights
         else:
-            at = np.matmul(hx[t], weights, out=a)
+            at = np.dot(hx[t], weights, out=a)  # np.dot: less per-call overhead than matmul at these sizes
         act(at, out=hs[t + 1])
         if pads is not None and pads[t] is not None:
             np.copyto(hs[t + 1], hs[t], where=pads[t])  # padded samples keep their state
@@ -83,7 +83,7 @@ def rnn_backward_sequence(cell, dhs, dstate, cache, mask=None):
             dh += dhs[t]
         dat = da[t]
         dat *= dh
-        np.matmul(dat, U_T, out=dh_prev)
+        np.dot(dat, U_T, out=dh_prev)
         if pads is not None and pads[t] is not None:
             np.copyto(dh_prev, dh, where=pads[t])  # through a padded step unchanged
         dh, dh_prev = dh_prev, dh
