@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from .._checks import finite_number
+from .flat import FlatState
 from .optimizer import Optimizer
 
 
@@ -67,28 +68,61 @@ class Adam(Optimizer):
 
     def _adam_step(self, param, grad, state):
         """Adam's step of ``param`` from ``grad``, weight decay already applied."""
-        lr, (beta1, beta2), eps = (self.defaults[k] for k in ("lr", "betas", "eps"))
         if not state:
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(param)
             state["exp_avg_sq"] = np.zeros_like(param)
         state["step"] += 1
-        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        tmp = np.empty_like(param)  # one scratch array, so that each line is one in-place call
-        np.subtract(grad, m, out=tmp)
-        tmp *= 1 - beta1
-        m += tmp                                     # m = beta1 * m + (1 - beta1) * g (torch's lerp)
+        param -= self._direction(grad, state["exp_avg"], state["exp_avg_sq"], state["step"], np.empty_like(param))
+
+    def _direction(self, grad, m, v, t, out):
+        """Update the moments ``m`` and ``v`` in place from ``grad`` at step ``t``; return the step
+        ``lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)`` in ``out`` (each line
+        is one in-place call)."""
+        lr, (beta1, beta2), eps = self.defaults["lr"], self.defaults["betas"], self.defaults["eps"]
+        np.subtract(grad, m, out=out)
+        out *= 1 - beta1
+        m += out                                     # m = beta1 * m + (1 - beta1) * g (torch's lerp)
         v *= beta2
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - beta2
-        v += tmp                                     # v = beta2 * v + (1 - beta2) * g**2
-        step_size = lr / (1 - beta1**t)              # the bias corrections of m ...
-        denom = np.sqrt(v, out=tmp)
-        denom /= math.sqrt(1 - beta2**t)             # ... and of v
+        np.multiply(grad, grad, out=out)
+        out *= 1 - beta2
+        v += out                                     # v = beta2 * v + (1 - beta2) * g**2
+        denom = np.sqrt(v, out=out)
+        denom /= math.sqrt(1 - beta2**t)             # the bias corrections of v ...
         denom += eps
-        np.divide(m, denom, out=tmp)
-        tmp *= step_size
-        param -= tmp                                 # p = p - step_size * m / denom
+        np.divide(m, denom, out=out)
+        out *= lr / (1 - beta1**t)                   # ... and of m
+        return out
+
+    def step(self):
+        """Update every parameter in place from its current ``grad``.
+
+        The fast path: with one dtype and one step count for all parameters, and ``update``
+        not overridden, the arithmetic runs once over all of them (``flat.FlatState``; the
+        same numbers as ``update`` parameter by parameter, a fifth of the numpy calls).
+        """
+        flat_ok = type(self).update is Adam.update and type(self)._adam_step is Adam._adam_step
+        if flat_ok and self._flat_step():
+            return
+        super().step()
+
+    def _flat_step(self):
+        """The fast path of ``step``; returns False, having changed nothing, when it does not apply."""
+        flat = vars(self).setdefault("_flat", FlatState(("exp_avg", "exp_avg_sq")))
+        t = flat.bind(self.params, self.state)
+        if t is None:
+            return False
+        grad = flat.gather([p.grad for p in self.params])
+        weight_decay = self.defaults["weight_decay"]
+        if weight_decay != 0:
+            grad += weight_decay * flat.gather([p.data for p in self.params])
+        t += 1
+        for p in self.params:
+            self.state[p]["step"] = t
+        direction = self._direction(grad, flat.flat["exp_avg"], flat.flat["exp_avg_sq"], t, np.empty_like(grad))
+        for p, piece in zip(self.params, flat.pieces(direction, self.params)):
+            p.data -= piece
+        return True
 
 
 class AdamW(Adam):

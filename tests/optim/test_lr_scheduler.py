@@ -262,7 +262,7 @@ def test_optim_never_imports_training():
                 continue
             for name in names:
                 assert "training" not in name, f"{path.name} imports {name}"
-    assert len(list(folder.glob("*.py"))) == 8
+    assert len(list(folder.glob("*.py"))) == 9
 
 
 def test_top_level_names():
