@@ -15,7 +15,8 @@ import sys
 import time
 
 from . import activations, forward_backward, masked, memory, overhead, scaling, seq2seq, sine, soak, varlen
-from .common import NOISY, OutsideLoad, Settings, load_torch, machine_info, torch_error
+from .common import NOISY, OutsideLoad, Settings, load_torch, torch_error
+from .machine import machine_info
 from .report import machine_lines, markdown_table, scaling_table, write_figure
 
 WORKLOADS = {"sine": sine, "overhead": overhead, "forward_backward": forward_backward, "masked": masked,

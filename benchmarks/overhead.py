@@ -18,7 +18,7 @@ the figure is an upper bound. Target: at most 10 % of an update.
 
 import time
 
-from .common import Result, Row, Target, fmt_seconds, median, timed_block
+from .common import Result, Row, Target, fmt_seconds, timed_block
 from .sine import FULL, QUICK, minidl_epoch, sine_windows
 
 PARTS = ("forward", "backward", "clip", "optimizer")

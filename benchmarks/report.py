@@ -47,7 +47,7 @@ def scaling_table(curves, labels):
 def machine_lines(info):
     keys = (("cpu", "CPU"), ("logical_cpus", "logical CPUs"), ("usable_cpus", "usable CPUs"),
             ("load_average", "load average at start"), ("python", "Python"), ("minidl", "minidl"), ("numpy", "numpy"),
-            ("blas", "BLAS"), ("threadpools", "thread pools"), ("torch", "PyTorch"), ("platform", "platform"))
+            ("blas", "BLAS"), ("cpu_kind", "CPU kind"), ("threadpools", "thread pools"), ("torch", "PyTorch"), ("platform", "platform"))
     return [f"- {label}: {info[k]}" for k, label in keys if k in info]
 
 
