@@ -79,11 +79,10 @@ class TBPTTTrainer:
                 )
         self.model, self.loss, self.optimizer, self.clipper = model, loss, optimizer, clipper
         self.rng = np.random.default_rng(seed)
-        self.epoch = 0
-        self.updates = 0  # optimizer steps so far (kept by checkpoints)
+        self.epoch, self.updates = 0, 0  # updates: optimizer steps so far (kept by checkpoints)
         self.stop_training = False
         self.history = History()
-        self._params = model.parameters()
+        self._params = model.parameters()  # zeroed before each update (model.zero_grad() walks the layers)
         self._stateful = layers_with_state(model)  # the recurrent-state protocol: see Layer
         self._guard = UpdateGuard(self._params)
         self._callbacks = CallbackList((), self)
@@ -378,7 +377,7 @@ class TBPTTTrainer:
 
     def _update(self, grad_out, loss):
         """One update from ``grad_out``, the gradient of the window's loss w.r.t. the model output."""
-        for p in self._params:  # model.zero_grad() without walking the layers each update
+        for p in self._params:
             p.zero_grad()
         self.model.backward(grad_out)
         norm = self.clipper(self._params) if self.clipper is not None else total_grad_norm(self._params)
