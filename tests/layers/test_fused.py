@@ -231,13 +231,22 @@ def test_rnn_cell_layout_follows_the_input_width():
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
 @pytest.mark.parametrize("masked", [False, True])
-def test_long_sequences_equal_steps(float64, kind, masked):
-    """T = 19: the LSTM's backward runs in blocks of BLOCK_STEPS (8, 8 and a short 3) and
-    still equals the step loop, with padding across the blocks' borders too."""
-    from minidl.layers.fused.lstm import BLOCK_STEPS
-    T = 2 * BLOCK_STEPS + 3
+def test_long_sequences_equal_steps(float64, kind, masked, monkeypatch):
+    """The LSTM's backward in blocks (here of 8 steps: 8, 8 and a short 3, BLOCK_BYTES made
+    small) equals the step loop, with padding across the blocks' borders too."""
+    from minidl.layers.fused import lstm
+    monkeypatch.setattr(lstm, "BLOCK_BYTES", 8 * 4 * 4 * 3 * 8)  # 8 steps of (4H, B) = (16, 3) float64
+    assert lstm.block_steps(19, 3, 4, np.float64) == 8
+    T = 19
     cell, xs, state, dhs, dfinal = problem(kind, T, 3, 2, 4)
     mask = scattered_mask(np.random.default_rng(9), 3, T).T.copy() if masked else None
     if mask is not None:
         dhs[~mask] = 0.0
     assert_same(run(fused(cell), cell, xs, state, dhs, dfinal, mask), run(steps(cell), cell, xs, state, dhs, dfinal, mask))
+
+
+def test_block_steps():
+    from minidl.layers.fused.lstm import block_steps
+    assert block_steps(50, 32, 128, np.float32) == 8  # the benchmark's LSTM
+    assert block_steps(40, 1, 32, np.float32) == 40  # a small layer: one block
+    assert block_steps(3, 512, 1024, np.float64) == 1

@@ -31,7 +31,7 @@ functions here compute the same numbers for a whole sequence
    contiguous block of rows (``lstm.py``).
 4. **Local derivatives outside the loop.** Everything backward needs that does not
    depend on the incoming gradient (``o * (1 - tanh(c)^2)``, ``g * i * (1 - i)``,
-   ...) is computed for many steps in a few large calls (the LSTM: a block of 8 steps at a
+   ...) is computed for many steps in a few large calls (the LSTM: a block of steps at a
    time, while it is in cache), so that the backward loop only multiplies them by ``dh``
    and ``dc`` and does the recurrent matmul.
 

@@ -11,10 +11,12 @@ the column slices of a ``(B, 4H)`` block are strided. The same products, transpo
 What leaves the kernels is batch-major again: ``hs``, the final state and the cache's
 ``"states"`` are transposed views ``(T + 1, B, H)`` of the ``(T + 1, H, B)`` arrays.
 
-Backward runs in blocks of ``BLOCK_STEPS`` steps, last block first: the local derivatives of a
-block are computed right before the loop reaches it, so that they are still in cache when it
-reads them (computing them for the whole sequence at once costs 1.1 ms at the benchmark's
-sizes, in blocks 0.7 ms). Each step's projections are one product whatever ``T``, so a forward
+Backward runs in blocks of steps, last block first, each block's gate factors about
+``BLOCK_BYTES`` (``block_steps``): the local derivatives of a block are computed right before
+the loop reaches it, so that they are still in cache when it reads them (at the benchmark's
+sizes, 8 steps a block: 0.7 ms, against 1.1 ms for the whole sequence at once). A small
+layer's whole sequence is one block (blocks of 8 steps made a batch-1, 32-unit backward 25 %
+slower: the per-block calls, not the data, were the time). Each step's projections are one product whatever ``T``, so a forward
 in ``time_chunk`` chunks (``RNN`` without history) makes the very same products.
 """
 
@@ -22,8 +24,14 @@ import numpy as np
 
 from .common import _scratch
 
-#: steps per block of backward's local derivatives (measured: 4-8 fastest, 16 no better than all)
-BLOCK_STEPS = 8
+#: bytes of gate factors per block of backward (8 steps at B = 32, H = 128, float32; measured there:
+#: 4-8 steps fastest, 16 no better than the whole sequence)
+BLOCK_BYTES = 2**19
+
+
+def block_steps(T, B, H, dtype):
+    """Steps per block of backward's local derivatives: about ``BLOCK_BYTES`` of ``(4H, B)`` factors."""
+    return max(1, min(T, BLOCK_BYTES // (4 * H * B * np.dtype(dtype).itemsize)))
 
 
 def _padded_columns(mask):
@@ -124,7 +132,7 @@ def lstm_backward_sequence(cell, dhs, dstate, cache, mask=None):
     T, B, F = xs.shape
     H = cell.hidden_size
     f = gates[:, H:2 * H]
-    k = min(BLOCK_STEPS, T)
+    k = block_steps(T, B, H, gates.dtype)
     gate_factor = _scratch(cell, "gate_factor", (k, 4 * H, B), gates.dtype)
     dc_from_dh = _scratch(cell, "dc_from_dh", (k, H, B), gates.dtype)
     dz = _scratch(cell, "dz", gates.shape, gates.dtype)  # dL/dz of every step, (T, 4H, B)
