@@ -42,6 +42,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        self._flat = FlatState(("exp_avg", "exp_avg_sq"))  # step's fast path
 
     def check_defaults(self, defaults):
         owner = type(self).__name__
@@ -108,7 +109,7 @@ class Adam(Optimizer):
 
     def _flat_step(self):
         """The fast path of ``step``; returns False, having changed nothing, when it does not apply."""
-        flat = vars(self).setdefault("_flat", FlatState(("exp_avg", "exp_avg_sq")))
+        flat = self._flat
         t = flat.bind(self.params, self.state)
         if t is None:
             return False

@@ -68,9 +68,9 @@ class FlatState:
                     view[...] = own[key]
                 own[key] = view
 
-    def gather(self, arrays, out=None):
-        """``arrays`` (one per parameter, in order) as one flat array (``out`` when given)."""
-        return np.concatenate([a.reshape(-1) for a in arrays], out=out)
+    def gather(self, arrays):
+        """``arrays`` (one per parameter, in order) as one new flat array."""
+        return np.concatenate([a.reshape(-1) for a in arrays])
 
     def pieces(self, flat, params):
         """``flat`` cut back into one view per parameter, shaped like it."""
